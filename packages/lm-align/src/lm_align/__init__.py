@@ -1,0 +1,3 @@
+"""lm-align."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""lm-data."""
+
+__all__: list[str] = []

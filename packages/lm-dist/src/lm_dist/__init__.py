@@ -1,0 +1,3 @@
+"""lm-dist."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""lm-model."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""lm-tok."""
+
+__all__: list[str] = []
