@@ -1,3 +1,34 @@
-"""lm-model."""
+"""lm-model: a Llama-3-family causal transformer in plain PyTorch.
 
-__all__: list[str] = []
+The architecture (`Transformer`), its config and presets, KV-cache generation, and the
+Hugging Face format in `lm_model.hf` (`save_hf`, `load_hf`, `verify_hf`).
+"""
+
+from lm_model.config import PRESETS, ModelConfig, RopeScaling
+from lm_model.generate import generate, sample_next
+from lm_model.hf import load_hf, save_hf, verify_hf
+from lm_model.model import (
+    Attention,
+    FeedForward,
+    KVCache,
+    Transformer,
+    TransformerBlock,
+    apply_rope,
+)
+
+__all__ = [
+    "PRESETS",
+    "Attention",
+    "FeedForward",
+    "KVCache",
+    "ModelConfig",
+    "RopeScaling",
+    "Transformer",
+    "TransformerBlock",
+    "apply_rope",
+    "generate",
+    "load_hf",
+    "sample_next",
+    "save_hf",
+    "verify_hf",
+]
