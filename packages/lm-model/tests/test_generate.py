@@ -3,6 +3,7 @@ import torch
 from lm_model import KVCache, generate, sample_next
 
 
+@pytest.mark.wheel
 def test_cached_greedy_equals_recomputing_the_full_sequence(debug_model):
     prompt = [5, 17, 300, 2, 99]
     cached = list(generate(debug_model, prompt, 40, temperature=0))

@@ -6,7 +6,13 @@ from lm_model import ModelConfig, Transformer, generate, load_hf, save_hf, verif
 from lm_model.hf import from_hf_config
 from safetensors.torch import load_file, save_file
 
-transformers = pytest.importorskip("transformers")
+
+
+@pytest.fixture
+def transformers():
+    """Only the parity tests need it; the rest run against the bare wheel too."""
+    return pytest.importorskip("transformers")
+
 
 VARIANTS = {
     "llama": {},
@@ -28,7 +34,7 @@ def _random_model(**overrides) -> Transformer:
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
-def test_transformers_loads_the_export_with_matching_logits(tmp_path, variant):
+def test_transformers_loads_the_export_with_matching_logits(transformers, tmp_path, variant):
     model = _random_model(**VARIANTS[variant])
     save_hf(model, tmp_path)
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
@@ -42,6 +48,7 @@ def test_transformers_loads_the_export_with_matching_logits(tmp_path, variant):
     assert verify_hf(model, tmp_path) < 1e-5
 
 
+@pytest.mark.wheel
 @pytest.mark.parametrize("variant", sorted(VARIANTS))
 def test_round_trip_is_exact(tmp_path, variant):
     model = _random_model(**VARIANTS[variant])
@@ -54,7 +61,7 @@ def test_round_trip_is_exact(tmp_path, variant):
         assert loaded.output.weight is loaded.tok_embeddings.weight
 
 
-def test_greedy_generation_matches_transformers(tmp_path):
+def test_greedy_generation_matches_transformers(transformers, tmp_path):
     model = _random_model()
     save_hf(model, tmp_path)
     hf = transformers.AutoModelForCausalLM.from_pretrained(tmp_path, dtype=torch.float32).eval()
@@ -65,6 +72,7 @@ def test_greedy_generation_matches_transformers(tmp_path):
     assert ours == theirs
 
 
+@pytest.mark.wheel
 def test_bf16_export_and_tokenizer_files(tmp_path):
     model = _random_model()
     tok = tmp_path / "tok"
@@ -82,6 +90,7 @@ def test_bf16_export_and_tokenizer_files(tmp_path):
     assert all(t.dtype == torch.bfloat16 for t in load_file(out / "model.safetensors").values())
 
 
+@pytest.mark.wheel
 def test_loads_sharded_checkpoints(tmp_path):
     model = _random_model()
     save_hf(model, tmp_path)
@@ -126,7 +135,7 @@ def test_shape_mismatch_and_missing_files_name_the_problem(tmp_path):
         load_hf(tmp_path)
 
 
-def test_verify_hf_raises_on_mismatch(tmp_path):
+def test_verify_hf_raises_on_mismatch(transformers, tmp_path):
     model = _random_model()
     save_hf(model, tmp_path)
     with torch.no_grad():

@@ -7,6 +7,7 @@ from lm_model import ModelConfig, Transformer, apply_rope
 from lm_model.model import rope_table
 
 
+@pytest.mark.wheel
 def test_logits_are_causal(debug_model):
     """Changing tokens from position t on never changes logits before t."""
     g = torch.Generator().manual_seed(1)
