@@ -75,12 +75,15 @@ class ShardWriter:
         ends = np.cumsum(lengths, dtype=np.int64)
         start_doc, start_tok = 0, 0
         while start_doc < len(lengths):
-            if self._file is None or self._count >= self.max_tokens:
-                self._finish()
+            if self._file is None:
                 self._open()
             room = self.max_tokens - self._count
-            # Documents that fit, at least one: a document is never split across shards.
-            stop = max(start_doc + 1, int(np.searchsorted(ends, start_tok + room, side="right")))
+            stop = int(np.searchsorted(ends, start_tok + room, side="right"))
+            if stop == start_doc:  # the next document does not fit: never split one across shards
+                if self._count:
+                    self._finish()
+                    continue
+                stop = start_doc + 1  # alone in a fresh shard, however long
             stop_tok = int(ends[stop - 1])
             self._file.write(tokens[start_tok:stop_tok].astype(self.dtype, copy=False).tobytes())
             self._ends.append(ends[start_doc:stop] - start_tok + self._count)
