@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from tokenizers import Tokenizer
-
 from lm_tok import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, render_chat
+from tokenizers import Tokenizer
 
 transformers = pytest.importorskip("transformers")
 

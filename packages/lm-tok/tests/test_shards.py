@@ -7,10 +7,9 @@ import json
 
 import numpy as np
 import pytest
+from lm_tok import EncodeConfig, ShardSet, encode_corpus, tokenizer_sha256
 from lm_tok_testdata import C4, hard_texts, read_jsonl_gz
 from tokenizers import Tokenizer
-
-from lm_tok import EncodeConfig, ShardSet, encode_corpus, tokenizer_sha256
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def _encode(tok_dir, corpus, out, **kw):
 
 def _read_like_the_readme(d):
     """The README's numpy reader, verbatim: lm-dist reads shards this way, without lm-tok."""
-    m = json.load(open(d / "manifest.json"))
+    m = json.loads((d / "manifest.json").read_text())
     docs = []
     for s in m["shards"]:
         tokens = np.memmap(d / s["path"], dtype=np.dtype(m["dtype"]).newbyteorder("<"), mode="r")
