@@ -57,3 +57,19 @@ def training_texts() -> list[str]:
     return docs + hard_texts()
 
 
+
+
+GUTENBERG = DATA / "pretrain" / "gutenberg-20-books.jsonl.gz"
+
+
+def gutenberg_books() -> dict[str, str]:
+    """Title -> text of the 20 books, Project Gutenberg header and footer removed."""
+    import re
+
+    books = {}
+    for r in read_jsonl_gz(GUTENBERG):
+        t = r["text"]
+        start = re.search(r"\*\*\* ?START OF[^\n]*\n", t)
+        end = re.search(r"\*\*\* ?END OF", t)
+        books[r["title"]] = t[start.end() if start else 0 : end.start() if end else len(t)]
+    return books
