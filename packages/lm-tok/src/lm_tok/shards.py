@@ -14,9 +14,11 @@ the shard set is complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -173,24 +175,29 @@ def _batches(cfg: EncodeConfig, sources: _Sources) -> Iterator[tuple[list[str], 
         yield batch, size
 
 
-def _encoded(cfg: EncodeConfig, frame: _Frame, sources: _Sources) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """Encoded batches in input order, from `cfg.num_workers` processes."""
-    if cfg.num_workers == 1:
+def _start_method() -> str:
+    # fork starts workers in milliseconds; spawn re-imports everything (about a second per
+    # worker), which a small corpus never earns back. The pool is forked before any progress
+    # bar thread exists, and `tokenizers` disables its own thread pool in forked children.
+    return "fork" if sys.platform == "linux" else "spawn"
+
+
+def _encoded(cfg: EncodeConfig, frame: _Frame, sources: _Sources, pool) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """Encoded batches in input order, from the pool's processes (or this one if no pool)."""
+    if pool is None:
         _init_worker(str(cfg.tokenizer), cfg.backend)
         for texts, size in _batches(cfg, sources):
             yield (*_encode_batch(texts, frame), size)
         return
-    ctx = mp.get_context("spawn")  # no fork of a process that may hold threads (tqdm, rayon)
-    with ctx.Pool(cfg.num_workers, _init_worker, (str(cfg.tokenizer), cfg.backend)) as pool:
-        pending: deque = deque()
-        for texts, size in _batches(cfg, sources):
-            pending.append((pool.apply_async(_encode_batch, (texts, frame)), size))
-            if len(pending) >= 2 * cfg.num_workers:  # bounded read-ahead: memory stays flat
-                res, n = pending.popleft()
-                yield (*res.get(), n)
-        while pending:
+    pending: deque = deque()
+    for texts, size in _batches(cfg, sources):
+        pending.append((pool.apply_async(_encode_batch, (texts, frame)), size))
+        if len(pending) >= 2 * cfg.num_workers:  # bounded read-ahead: memory stays flat
             res, n = pending.popleft()
             yield (*res.get(), n)
+    while pending:
+        res, n = pending.popleft()
+        yield (*res.get(), n)
 
 
 def _prepare_output(out: Path) -> None:
@@ -212,8 +219,13 @@ def encode_corpus(cfg: EncodeConfig) -> dict:
     dtype = token_dtype(vocab)
     writer = ShardWriter(cfg.output, dtype, cfg.shard_max_tokens, str(cfg.tokenizer))
     sources, t0, total_bytes = _Sources(), time.perf_counter(), 0
-    with tqdm(desc="encode", unit="B", unit_scale=True, disable=not cfg.progress) as bar:
-        for tokens, lengths, size in _encoded(cfg, frame, sources):
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if cfg.num_workers > 1:
+            ctx = mp.get_context(_start_method())
+            pool = stack.enter_context(ctx.Pool(cfg.num_workers, _init_worker, (str(cfg.tokenizer), cfg.backend)))
+        bar = stack.enter_context(tqdm(desc="encode", unit="B", unit_scale=True, disable=not cfg.progress))
+        for tokens, lengths, size in _encoded(cfg, frame, sources, pool):
             writer.write(tokens, lengths)
             total_bytes += size
             bar.update(size)
