@@ -1,3 +1,49 @@
-"""lm-tok."""
+"""lm-tok: byte-level BPE training, vocabulary study, chat template and token shards."""
 
-__all__: list[str] = []
+from lm_tok.chat import (
+    ASSISTANT,
+    BOS,
+    CHAT_TEMPLATE,
+    END_OF_TURN,
+    EOS,
+    PAD,
+    SPECIAL_TOKENS,
+    SYSTEM,
+    USER,
+    render_chat,
+)
+from lm_tok.config import EncodeConfig, InspectConfig, StudyConfig, TokenizerConfig, TrainConfig
+from lm_tok.directory import load_tokenizer, save_tokenizer, tokenizer_sha256
+from lm_tok.fast import FastEncoder
+from lm_tok.pretokenize import SPLIT_PATTERN
+from lm_tok.shards import ShardSet, encode_corpus, read_manifest
+from lm_tok.study import run_study
+from lm_tok.train import train_tokenizer
+
+__all__ = [
+    "ASSISTANT",
+    "BOS",
+    "CHAT_TEMPLATE",
+    "END_OF_TURN",
+    "EOS",
+    "PAD",
+    "SPECIAL_TOKENS",
+    "SPLIT_PATTERN",
+    "SYSTEM",
+    "USER",
+    "EncodeConfig",
+    "FastEncoder",
+    "InspectConfig",
+    "ShardSet",
+    "StudyConfig",
+    "TokenizerConfig",
+    "TrainConfig",
+    "encode_corpus",
+    "load_tokenizer",
+    "read_manifest",
+    "render_chat",
+    "run_study",
+    "save_tokenizer",
+    "tokenizer_sha256",
+    "train_tokenizer",
+]

@@ -1,0 +1,171 @@
+"""Streaming readers for plain text, JSONL and Parquet documents.
+
+Records that cannot be used are yielded as `Skipped` with their file, line and reason,
+so callers count and report them instead of losing them silently. A file that cannot be
+opened or decompressed at all raises ValueError naming it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from lm_tok.config import input_kind
+
+log = logging.getLogger(__name__)
+
+TEXT_CHUNK_CHARS = 1 << 20
+"""Plain text is streamed to the trainer in pieces of about this many characters."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One document: its text and where it came from (line is 1-based; row index for Parquet)."""
+
+    text: str
+    path: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record that was not used, and why."""
+
+    path: str
+    line: int
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "reason": self.reason}
+
+
+def _open_binary(path: Path) -> BinaryIO:
+    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def _check_text(text: object, field: str) -> str | None:
+    """Why `text` cannot be encoded, or None."""
+    if not isinstance(text, str):
+        return f"field {field!r} is {type(text).__name__}, not a string"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:  # JSON may escape lone surrogates: not encodable text
+            return f"invalid Unicode in {field!r}: {e.reason} at char {e.start}"
+    return None
+
+
+def _jsonl(path: Path, field: str) -> Iterator[Record | Skipped]:
+    name = str(path)
+    with _open_binary(path) as f:
+        for n, raw in enumerate(f, start=1):  # binary lines split on b"\n" only
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (UnicodeDecodeError, json.JSONDecodeError) as e:
+                yield Skipped(name, n, f"unreadable JSON: {e}")
+                continue
+            if not isinstance(obj, dict) or field not in obj:
+                yield Skipped(name, n, f"no {field!r} field")
+                continue
+            why = _check_text(obj[field], field)
+            yield Skipped(name, n, why) if why else Record(obj[field], name, n)
+
+
+def _text(path: Path, whole: bool) -> Iterator[Record | Skipped]:
+    name = str(path)
+    with _open_binary(path) as raw:
+        f = io.TextIOWrapper(raw, encoding="utf-8", newline="")  # keep \r\n as written
+        try:
+            if whole:
+                yield Record(f.read(), name, 1)
+                return
+            line, buf, size = 1, [], 0
+            for text in f:
+                buf.append(text)
+                size += len(text)
+                if size >= TEXT_CHUNK_CHARS:
+                    chunk = "".join(buf)
+                    yield Record(chunk, name, line)
+                    line += chunk.count("\n")
+                    buf, size = [], 0
+            if buf:
+                yield Record("".join(buf), name, line)
+        except UnicodeDecodeError as e:
+            raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a block)") from e
+
+
+def _parquet(path: Path, field: str) -> Iterator[Record | Skipped]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError as e:
+        raise ImportError("reading Parquet needs the 'parquet' extra: pip install 'lm-tok[parquet]'") from e
+    name = str(path)
+    pf = pq.ParquetFile(path)
+    if field not in pf.schema_arrow.names:
+        raise ValueError(f"{path}: no column {field!r} (columns: {pf.schema_arrow.names})")
+    row = 0
+    for batch in pf.iter_batches(columns=[field], batch_size=1024):
+        for text in batch.column(0).to_pylist():
+            why = "null text" if text is None else _check_text(text, field)
+            yield Skipped(name, row, why) if why else Record(text, name, row)
+            row += 1
+
+
+def read_records(path: Path, field: str = "text", *, whole_text_files: bool = True) -> Iterator[Record | Skipped]:
+    """Documents of one file, streamed. A text file is one document unless `whole_text_files`
+    is False (training), where it comes in pieces of about TEXT_CHUNK_CHARS characters."""
+    path = Path(path)
+    kind = input_kind(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    try:
+        if kind == "jsonl":
+            yield from _jsonl(path, field)
+        elif kind == "parquet":
+            yield from _parquet(path, field)
+        else:
+            yield from _text(path, whole_text_files)
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: cannot read: {e}") from e
+    except ValueError as e:  # pyarrow's ArrowInvalid is a ValueError that may not name the file
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"{path}: cannot read: {e}") from e
+
+
+class SkipLog:
+    """Counts skipped records and keeps every one with its reason."""
+
+    def __init__(self) -> None:
+        self.records: list[Skipped] = []
+
+    def add(self, s: Skipped) -> None:
+        if not self.records:
+            log.warning("skipping %s line %d: %s", s.path, s.line, s.reason)
+        self.records.append(s)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def summary(self) -> str:
+        head = "; ".join(f"{s.path}:{s.line}: {s.reason}" for s in self.records[:5])
+        more = f" (and {len(self) - 5} more)" if len(self) > 5 else ""
+        return f"skipped {len(self)} records: {head}{more}"
+
+
+def iter_texts(paths: tuple[Path, ...], field: str, skipped: SkipLog, *, whole_text_files: bool) -> Iterator[str]:
+    """The texts of all files in order; unusable records go to `skipped`."""
+    for p in paths:
+        for r in read_records(p, field, whole_text_files=whole_text_files):
+            if isinstance(r, Skipped):
+                skipped.add(r)
+            else:
+                yield r.text
