@@ -70,6 +70,11 @@ class OfflineLanguageFilter(LanguageFilter):
         super().__init__(languages=languages, language_threshold=language_threshold, exclusion_writer=exclusion_writer)
         self.model = PackagedFT176LID(languages)
 
+    def filter(self, doc):
+        if super().filter(doc):
+            return True
+        return False, f"lang_{doc.metadata['language']}"
+
 
 def badwords_path(lang: str) -> Path | None:
     """The shipped LDNOOBW list of a language, or None."""

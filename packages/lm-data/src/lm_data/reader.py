@@ -170,34 +170,58 @@ class RobustWarcReader(BaseDiskReader):
         writer, rank = self._skip_out
         writer.write(doc, rank)
 
+    def _next(self, records, filepath: str, index: int):
+        """The next record, None at a clean end; raises `SkipRecord` when the rest is unreadable."""
+        try:
+            return next(records)
+        except StopIteration:
+            return None
+        except Exception as e:  # a broken gzip member or record header ends the readable part
+            raise SkipRecord("read_error", f"{type(e).__name__}: {e}") from e
+
     def read_file(self, filepath: str) -> Iterator[Document]:
         from warcio.archiveiterator import ArchiveIterator
 
+        size = self.data_folder.size(filepath)
         with self.data_folder.open(filepath, "rb", compression=None) as f:
-            records = iter(ArchiveIterator(f))
-            index = 0
+            it = ArchiveIterator(f)
+            records, index, end, pending = iter(it), 0, 0, None
             while True:
                 try:
-                    record = next(records)
-                except StopIteration:
-                    return
-                except Exception as e:  # a broken gzip member or header ends the readable part
-                    self._skip("read_error", f"{type(e).__name__}: {e}", filepath, index)
-                    return
-                try:
-                    with self.track_time():
-                        data = record_to_dict(record, self.max_record_bytes)
+                    record = self._next(records, filepath, index)
                 except SkipRecord as s:
-                    self._skip(s.reason, s.detail, filepath, index, record)
-                    index += 1
-                    continue
-                except Exception as e:
-                    self._skip("record_error", f"{type(e).__name__}: {e}", filepath, index, record)
-                    index += 1
-                    continue
+                    if pending is not None:  # its Content-Length ran past or short of its body
+                        self._skip("bad_content_length", f"{pending['metadata']['url']}: {s.detail}", filepath, index - 1)
+                    self._skip(s.reason, s.detail, filepath, index)
+                    return
+                if pending is not None:
+                    yield self._emit(pending)
+                    pending = None
+                if record is None:
+                    break
+                pending = self._process(record, filepath, index)
+                end = it.get_record_offset() + it.get_record_length()
                 index += 1
-                self.stat_update("records")
-                if data["metadata"]["charset"] != "declared":
-                    self.stat_update(f"charset_{data['metadata']['charset']}")
-                data["metadata"]["file"] = filepath
-                yield Document(**data)
+            if pending is not None:
+                yield self._emit(pending)
+            if size - end > 4:  # a final gzip member cut short ends iteration silently
+                self._skip("truncated_tail", f"{size - end} bytes after the last full record", filepath, index)
+
+    def _process(self, record, filepath: str, index: int) -> dict | None:
+        try:
+            with self.track_time():
+                data = record_to_dict(record, self.max_record_bytes)
+        except SkipRecord as s:
+            self._skip(s.reason, s.detail, filepath, index, record)
+            return None
+        except Exception as e:
+            self._skip("record_error", f"{type(e).__name__}: {e}", filepath, index, record)
+            return None
+        data["metadata"]["file"] = filepath
+        return data
+
+    def _emit(self, data: dict) -> Document:
+        self.stat_update("records")
+        if data["metadata"]["charset"] != "declared":
+            self.stat_update(f"charset_{data['metadata']['charset']}")
+        return Document(**data)
