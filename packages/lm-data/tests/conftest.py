@@ -17,10 +17,17 @@ def offline(monkeypatch):
     """No test may reach the network: any connect() fails loudly."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args[1:]!r}")
+    real_connect = socket.socket.connect
 
-    monkeypatch.setattr(socket.socket, "connect", refuse)
+    def connect(sock, address):
+        if sock.family == socket.AF_UNIX:  # multiprocess managers talk over local sockets
+            return real_connect(sock, address)
+        raise AssertionError(f"network access attempted: {address!r}")
+
+    def refuse(address, *args, **kwargs):
+        raise AssertionError(f"network access attempted: {address!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket, "create_connection", refuse)
 
 
