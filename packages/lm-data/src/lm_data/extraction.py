@@ -21,7 +21,7 @@ class Resiliparse(BaseExtractor):
     """Resiliparse main-content extraction (`extract_plain_text(main_content=True)`)."""
 
     name = "⛏ Resiliparse"
-    _requires_dependencies = [("resiliparse", "lm-data[resiliparse]")]
+    _requires_dependencies = ["resiliparse"]
 
     def __init__(self, timeout: float = 1.0, preserve_formatting: bool = True) -> None:
         super().__init__(timeout)
