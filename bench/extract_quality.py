@@ -12,6 +12,7 @@ ratio is the median of the per-pair ratios.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import subprocess
@@ -24,9 +25,9 @@ EXTRACTORS = ("trafilatura", "resiliparse")
 
 
 def load_english_pages(tar_path: Path) -> list[tuple[str, list[str], list[str]]]:
+    from datatrove.data import Document
     from lm_data.config import LanguageConfig
     from lm_data.filters import language_filter
-    from datatrove.data import Document
 
     lid = language_filter(LanguageConfig(languages=[], threshold=0.0), None)
     with tarfile.open(tar_path) as tar:
@@ -93,10 +94,8 @@ def main() -> None:
             ex.extract(html)  # warm-up
         t = time.perf_counter()
         for html, _, _ in pages:
-            try:
+            with contextlib.suppress(Exception):
                 ex.extract(html)
-            except Exception:
-                pass
         print(len(pages) / (time.perf_counter() - t))
         return
     for name in EXTRACTORS:
@@ -105,7 +104,7 @@ def main() -> None:
     for _ in range(args.pairs):
         for n in EXTRACTORS:
             speeds[n].append(time_one(n, args.data))
-    ratios = [b / a for a, b in zip(speeds["trafilatura"], speeds["resiliparse"])]
+    ratios = [b / a for a, b in zip(speeds["trafilatura"], speeds["resiliparse"], strict=True)]
     print(json.dumps({n: {"docs_per_s_median": statistics.median(v), "runs": [round(x, 1) for x in v]} for n, v in speeds.items()}))
     print(f"resiliparse / trafilatura speed: median of {args.pairs} pair ratios = {statistics.median(ratios):.2f}x")
 

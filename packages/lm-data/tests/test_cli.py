@@ -3,19 +3,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from lm_data.cli import load_config, main
 from lm_data.config import DedupConfig, ExecutorConfig, InputConfig, LanguageConfig
 
 
 def test_bad_fields_name_themselves(tmp_path):
-    with pytest.raises(ValueError, match="input.paths"):
+    with pytest.raises(ValueError, match=r"input.paths"):
         InputConfig(paths=[str(tmp_path / "missing.warc.gz")])
-    with pytest.raises(ValueError, match="language.threshold"):
+    with pytest.raises(ValueError, match=r"language.threshold"):
         LanguageConfig(threshold=1.5)
-    with pytest.raises(ValueError, match="dedup.num_buckets"):
+    with pytest.raises(ValueError, match=r"dedup.num_buckets"):
         DedupConfig(num_buckets=0)
-    with pytest.raises(ValueError, match="executor.slurm.partition"):
+    with pytest.raises(ValueError, match=r"executor.slurm.partition"):
         ExecutorConfig(kind="slurm")
 
 
@@ -48,6 +47,6 @@ def test_examples_are_valid_configs(tmp_path):
     files = sorted(examples.glob("*.toml")) + sorted(examples.glob("*.yaml"))
     kinds = set()
     for f in files:
-        cfg = load_config(f, [f'input.paths=["{tmp_path}"]', f'decontam.eval_files=[]'])
+        cfg = load_config(f, [f'input.paths=["{tmp_path}"]', 'decontam.eval_files=[]'])
         kinds.add(cfg.executor.kind)
     assert kinds == {"local", "slurm", "ray"}

@@ -4,10 +4,15 @@ import json
 
 from datatrove.data import Document
 from datatrove.utils.word_tokenizers import load_word_tokenizer
-
 from lm_data.config import DecontamConfig, LanguageConfig, PIIConfig, URLFilterConfig
 from lm_data.decontam import Decontamination, words
-from lm_data.filters import PackagedC4BadWordsFilter, badwords_path, fasttext_lid176_path, language_filter, url_filter
+from lm_data.filters import (
+    PackagedC4BadWordsFilter,
+    badwords_path,
+    fasttext_lid176_path,
+    language_filter,
+    url_filter,
+)
 from lm_data.pii import pii_formatter
 
 

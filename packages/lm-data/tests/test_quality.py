@@ -5,8 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from lm_data import DedupConfig, ExtractConfig, InputConfig, OutputConfig, PipelineConfig, URLFilterConfig, run
+from lm_data import (
+    DedupConfig,
+    ExtractConfig,
+    InputConfig,
+    OutputConfig,
+    PipelineConfig,
+    URLFilterConfig,
+    run,
+)
 from lm_data.report import collect
 
 

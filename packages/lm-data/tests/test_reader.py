@@ -4,9 +4,8 @@ import gzip
 import json
 
 from datatrove.pipeline.writers import JsonlWriter
-from warcs import broken_gz_warc, wrong_length_warc
-
 from lm_data.reader import RobustWarcReader, decode_body
+from warcs import broken_gz_warc, wrong_length_warc
 
 
 def test_broken_records_are_counted_and_kept_with_reason(tmp_path):
@@ -25,7 +24,8 @@ def test_broken_records_are_counted_and_kept_with_reason(tmp_path):
     assert stats["charset_undeclared"] == 2 and stats["charset_wrong_charset"] == 1
     # 7 records in a + 2 readable in b + 1 unreadable tail of b: all accounted for
     assert stats["records"] == len(docs) + stats["skipped"] == 10
-    kept = [json.loads(line) for line in gzip.open(tmp_path / "skipped" / "00000.jsonl.gz", "rt")]
+    with gzip.open(tmp_path / "skipped" / "00000.jsonl.gz", "rt") as f:
+        kept = [json.loads(line) for line in f]
     assert {d["metadata"]["skip_reason"] for d in kept} == {
         "empty_body", "too_large", "non_html", "truncated_tail", "bad_content_length", "read_error"}
 

@@ -8,6 +8,8 @@ WET documents (`content_type == text/plain`) pass through untouched.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.extractors.base import BaseExtractor, ExtractorSandbox
 from datatrove.pipeline.extractors.trafilatura import Trafilatura
@@ -21,7 +23,7 @@ class Resiliparse(BaseExtractor):
     """Resiliparse main-content extraction (`extract_plain_text(main_content=True)`)."""
 
     name = "⛏ Resiliparse"
-    _requires_dependencies = ["resiliparse"]
+    _requires_dependencies: ClassVar[list] = ["resiliparse"]
 
     def __init__(self, timeout: float = 1.0, preserve_formatting: bool = True) -> None:
         super().__init__(timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import ClassVar
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.readers.base import BaseDiskReader
@@ -124,7 +125,7 @@ class RobustWarcReader(BaseDiskReader):
     """
 
     name = "🕷 Robust WARC"
-    _requires_dependencies = ["warcio", ("cchardet", "faust-cchardet")]
+    _requires_dependencies: ClassVar[list] = ["warcio", ("cchardet", "faust-cchardet")]
 
     def __init__(
         self,
