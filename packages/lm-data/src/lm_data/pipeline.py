@@ -1,0 +1,200 @@
+"""Assemble datatrove stages from a `PipelineConfig` and run them on an executor.
+
+Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and completion markers):
+  filter        read -> extract -> URL -> language -> quality -> decontam -> work/filtered
+                (+ exact-dedup signatures, or MinHash signatures when exact dedup is off)
+  exact_find    duplicate ids from the exact signatures
+  exact_filter  work/filtered -> drop exact duplicates -> work/exact_deduped (+ MinHash signatures)
+  minhash_buckets, minhash_cluster
+  final         drop near-duplicates -> PII -> output/
+Every dropped document lands in `excluded/<filter>/`; skipped WARC records in `skipped/`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datatrove.data import Document
+from datatrove.executor.base import PipelineExecutor
+from datatrove.pipeline.base import PipelineStep
+from datatrove.pipeline.dedup import (
+    ExactDedupConfig,
+    ExactDedupFilter,
+    ExactDedupSignature,
+    ExactFindDedups,
+    MinhashConfig,
+    MinhashDedupBuckets,
+    MinhashDedupCluster,
+    MinhashDedupFilter,
+    MinhashDedupSignature,
+)
+from datatrove.pipeline.readers import JsonlReader, ParquetReader
+from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+
+from lm_data.config import PipelineConfig
+from lm_data.decontam import Decontamination
+from lm_data.extraction import Extraction, make_extractor
+from lm_data.filters import language_filter, quality_filters, url_filter
+from lm_data.pii import pii_formatter
+from lm_data.reader import RobustWarcReader
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage:
+    """One executor's worth of work."""
+
+    name: str
+    pipeline: list[PipelineStep]
+    tasks: int
+
+
+class RankFileReader(JsonlReader):
+    """Reads exactly `<rank>.jsonl.gz` of a work folder, so dedup ids line up with their signatures."""
+
+    name = "📒 Rank file"
+
+    def run(self, data=None, rank: int = 0, world_size: int = 1):
+        name = f"{rank:05d}.jsonl.gz"
+        if not self.data_folder.isfile(name):
+            return
+        for doc in self.read_file(name):
+            self.stat_update("documents")
+            yield doc
+
+
+def document_text(doc: Document) -> str:
+    """What exact dedup hashes (module level so executors can pickle it)."""
+    return doc.text
+
+
+def input_files(paths: list[str], glob: str | None) -> list[Path]:
+    """Every input file, folders expanded recursively, sorted; raises if there is none."""
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += [f for f in p.rglob(glob or "*") if f.is_file()]
+        else:
+            files.append(p)
+    if not files:
+        raise FileNotFoundError(f"input.paths: no files in {paths} matching {glob!r}")
+    return sorted(f.resolve() for f in files)
+
+
+class _Layout:
+    """Paths of one run folder."""
+
+    def __init__(self, root: str) -> None:
+        self.root = Path(root).resolve()
+
+    def __call__(self, *parts: str) -> str:
+        return str(self.root.joinpath(*parts))
+
+    def excluded(self, name: str) -> JsonlWriter:
+        return JsonlWriter(self("excluded", name))
+
+
+def _reader(cfg: PipelineConfig, out: _Layout, files: list[Path]) -> PipelineStep:
+    root = Path(os.path.commonpath([str(f.parent) for f in files]))
+    paths_file = out("work", "input_files.txt")
+    Path(paths_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(paths_file).write_text("".join(f"{f.relative_to(root)}\n" for f in files))
+    inp = cfg.input
+    if inp.format == "warc":
+        return RobustWarcReader(
+            str(root), skipped_writer=JsonlWriter(out("skipped")), max_record_bytes=inp.max_record_bytes,
+            limit=inp.limit, paths_file=paths_file,
+        )
+    cls = JsonlReader if inp.format == "jsonl" else ParquetReader
+    return cls(str(root), paths_file=paths_file, text_key=inp.text_key, id_key=inp.id_key, limit=inp.limit)
+
+
+def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
+    steps: list[PipelineStep] = []
+    if cfg.input.format == "warc" and cfg.extract.extractor != "none":
+        steps.append(Extraction(make_extractor(cfg.extract), exclusion_writer=out.excluded("extraction")))
+    if cfg.url_filter.enabled:
+        steps.append(url_filter(cfg.url_filter, out.excluded("url")))
+    if cfg.language.enabled:
+        steps.append(language_filter(cfg.language, out.excluded("language")))
+    steps += quality_filters(cfg.quality, out.excluded)
+    if cfg.decontam.eval_files:
+        steps.append(Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination")))
+    return steps
+
+
+def build_stages(cfg: PipelineConfig) -> list[Stage]:
+    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written."""
+    out = _Layout(cfg.output.dir)
+    files = input_files(cfg.input.paths, cfg.input.glob)
+    n = min(cfg.executor.tasks or len(files), len(files))
+    mh = MinhashConfig(
+        n_grams=cfg.dedup.n_grams, num_buckets=cfg.dedup.num_buckets, hashes_per_bucket=cfg.dedup.hashes_per_bucket
+    )
+    exact = ExactDedupConfig(content_getter=document_text)
+    current = out("work", "filtered")
+    first = [_reader(cfg, out, files), *_filter_steps(cfg, out), JsonlWriter(current)]
+    stages = [Stage("filter", first, n)]
+    if cfg.dedup.exact:
+        first.append(ExactDedupSignature(out("work", "exact", "sigs"), config=exact))
+        stages.append(Stage("exact_find", [ExactFindDedups(out("work", "exact", "sigs"), out("work", "exact", "dups"), config=exact)], 1))
+        prev, current = current, out("work", "exact_deduped")
+        stages.append(Stage("exact_filter", [
+            RankFileReader(prev),
+            ExactDedupFilter(out("work", "exact", "dups"), config=exact, exclusion_writer=out.excluded("exact_dedup")),
+            JsonlWriter(current),
+        ], n))
+    final: list[PipelineStep] = [RankFileReader(current)]
+    if cfg.dedup.minhash:
+        stages[-1].pipeline.append(MinhashDedupSignature(out("work", "minhash", "sigs"), config=mh, language=cfg.quality.language))
+        stages.append(Stage("minhash_buckets", [MinhashDedupBuckets(out("work", "minhash", "sigs"), out("work", "minhash", "buckets"), config=mh)], mh.num_buckets))
+        stages.append(Stage("minhash_cluster", [MinhashDedupCluster(out("work", "minhash", "buckets"), out("work", "minhash", "remove"), config=mh, save_cluster_size=True)], 1))
+        final.append(MinhashDedupFilter(out("work", "minhash", "remove"), exclusion_writer=out.excluded("minhash_dedup"), load_cluster_sizes=True))
+    if cfg.pii.enabled:
+        final.append(pii_formatter(cfg.pii))
+    writer = JsonlWriter if cfg.output.format == "jsonl" else ParquetWriter
+    final.append(writer(out("output")))
+    stages.append(Stage("final", final, n))
+    return stages
+
+
+def make_executor(cfg: PipelineConfig, stage: Stage, index: int, depends: PipelineExecutor | None) -> PipelineExecutor:
+    """The datatrove executor of one stage; `logs/<index>_<stage>/` holds its stats and markers."""
+    ex = cfg.executor
+    logging_dir = str(Path(cfg.output.dir).resolve() / "logs" / f"{index}_{stage.name}")
+    common: dict[str, Any] = {
+        "pipeline": stage.pipeline, "tasks": stage.tasks, "logging_dir": logging_dir,
+        "depends": depends, "skip_completed": ex.skip_completed,
+    }
+    if ex.kind == "local":
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(workers=min(ex.workers, stage.tasks), **common)
+    if ex.kind == "slurm":
+        from datatrove.executor import SlurmPipelineExecutor
+
+        return SlurmPipelineExecutor(job_name=f"lm-data-{stage.name}", **common, **ex.slurm)
+    from datatrove.executor import RayPipelineExecutor
+
+    return RayPipelineExecutor(workers=ex.workers, **common, **ex.ray)
+
+
+def run(cfg: PipelineConfig) -> Path:
+    """Run (or resume) the pipeline; returns the run folder. Finished tasks are skipped."""
+    root = Path(cfg.output.dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    stages = build_stages(cfg)
+    executor = None
+    for i, stage in enumerate(stages):
+        executor = make_executor(cfg, stage, i, executor)
+    assert executor is not None
+    logger.info("running %d stages into %s", len(stages), root)
+    executor.run()
+    return root

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+
+from datatrove.data import Document
+from datatrove.utils.word_tokenizers import load_word_tokenizer
+from lm_data.config import DecontamConfig, LanguageConfig, PIIConfig, URLFilterConfig
+from lm_data.decontam import Decontamination, words
+from lm_data.filters import (
+    PackagedC4BadWordsFilter,
+    badwords_path,
+    fasttext_lid176_path,
+    language_filter,
+    url_filter,
+)
+from lm_data.pii import pii_formatter
+
+
+def doc(text: str, url: str = "https://example.com/a", **meta) -> Document:
+    return Document(text=text, id="d", metadata={"url": url, **meta})
+
+
+def test_english_word_tokenizer_works_offline():
+    """Gopher, FineWeb and MinHash tokenize English with datatrove's tokenizer: no punkt download."""
+    tok = load_word_tokenizer("en")
+    assert tok.word_tokenize("Dr. Smith paid $3.50, didn't he?")[:3] == ["Dr.", "Smith", "paid"]
+    assert len(tok.sent_tokenize("One sentence here. And a second one.")) == 2
+
+
+def test_language_filter_uses_packaged_model_and_keeps_score():
+    assert fasttext_lid176_path().name == "lid.176.ftz"
+    f = language_filter(LanguageConfig(languages=["en"], threshold=0.65), None)
+    en = doc("The quick brown fox jumps over the lazy dog while the farmers watch from the field.")
+    de = doc("Der schnelle braune Fuchs springt über den faulen Hund, während die Bauern zuschauen.")
+    assert f.filter(en) is True
+    assert en.metadata["language"] == "en" and en.metadata["language_score"] > 0.65
+    assert f.filter(de) == (False, "lang_de")
+
+
+def test_url_filter_blocks_adult_domain_offline():
+    f = url_filter(URLFilterConfig(extra_domains=["spam-farm.biz"]), None)
+    assert f.filter(doc("x", url="https://www.bbc.co.uk/news/science")) is True
+    assert f.filter(doc("x", url="https://spam-farm.biz/page"))[0] is False
+    assert f.filter(doc("x", url="https://www.pornhub.com/view"))[0] is False
+
+
+def test_badwords_read_from_package():
+    assert badwords_path("en") is not None and badwords_path("xx") is None
+    f = PackagedC4BadWordsFilter(fail_on_missing_language=False)
+    assert f.filter(doc("A calm text about gardening.", language="en")) is True
+    assert f.filter(doc("this is a porn site.", language="en"))[0] is False
+
+
+def test_decontamination_drops_gsm8k_test_question(shared):
+    path = shared / "eval" / "gsm8k-test.jsonl"
+    question = json.loads(path.read_text().split("\n")[0])["question"]
+    f = Decontamination(DecontamConfig(eval_files=[str(path)]))
+    assert f.filter(doc("A blog post about cooking pasta with tomatoes and basil for dinner.")) is True
+    contaminated = doc(f"Homework help! Here is my problem: {question} Please answer quickly.")
+    assert f.filter(contaminated) == (False, "gsm8k-test")
+    assert contaminated.metadata["contamination_ngram"] in " ".join(words(question))
+
+
+def test_decontamination_reads_mmlu_tarball(shared):
+    f = Decontamination(DecontamConfig(eval_files=[str(shared / "eval" / "mmlu.tar.gz")]))
+    f.filter(doc("warm up"))
+    assert len(f._index) > 100_000
+
+
+def test_pii_replaces_emails_and_public_ips():
+    f = pii_formatter(PIIConfig())
+    text = f.format("Write to jane.doe@corp-mail.com or ping 8.8.8.8; the router is 192.168.1.1.")
+    assert "jane.doe@corp-mail.com" not in text and "8.8.8.8" not in text
+    assert "example.com" in text or "example.org" in text
+    assert "192.168.1.1" in text  # private addresses are not personal data
+
+
+def test_gopher_alpha_rule_counts_words_not_punctuation():
+    """Punctuated, number-heavy prose passes on words but fails on datatrove's spaCy tokens."""
+    from lm_data.config import QualityConfig
+    from lm_data.filters import quality_filters
+
+    text = " ".join(
+        f"Well, the {team} team (ranked first, again) led early; fans, however, went to lunch and left at 4:45 p.m."
+        for team in ("red", "blue", "green", "gold", "grey", "black", "white", "pink")
+    )
+
+    def gopher(**kw):
+        [f] = [f for f in quality_filters(QualityConfig(**kw), lambda name: None) if "Gopher Quality" in f.name]
+        return f
+
+    assert gopher().filter(doc(text)) is True
+    assert gopher(gopher_alpha_words="tokens").filter(doc(text)) == (False, "gopher_below_alpha_threshold")
+    numbers = " ".join(f"{1007 + i} {7919 + i} {104729 + i} {2000 + i} the and" for i in range(20))  # mostly digits: still dropped
+    assert gopher().filter(doc(numbers)) == (False, "gopher_below_alpha_threshold")
+
+
+def test_c4_min_sentences_is_configurable():
+    from lm_data.config import QualityConfig
+    from lm_data.filters import quality_filters
+
+    text = "The bridge will be closed on Monday morning.\nTraffic will use Stewart Road instead.\nPlease expect some delays."
+
+    def c4(**kw):
+        [f] = [f for f in quality_filters(QualityConfig(**kw), lambda name: None) if f.name == "⛰ C4 Quality"]
+        return f
+
+    assert c4().filter(doc(text)) is True
+    assert c4(c4_min_sentences=5).filter(doc(text)) == (False, "too_few_sentences")

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from lm_data import (
+    DecontamConfig,
+    DedupConfig,
+    ExtractConfig,
+    InputConfig,
+    LanguageConfig,
+    OutputConfig,
+    PipelineConfig,
+    QualityConfig,
+    URLFilterConfig,
+    run,
+    write_report,
+)
+from lm_data.report import iter_docs
+from warcio.archiveiterator import ArchiveIterator
+from warcs import broken_gz_warc, wrong_length_warc
+
+REAL_WARCS = ["cc-main-2020-34-excerpt.warc.gz", "dolma-wget-sample-0000.warc.gz",
+              "dolma-wget-sample-0001.warc.gz", "pywb-iana.warc.gz"]
+
+
+def count_records(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(1 for _ in ArchiveIterator(f))
+
+
+@pytest.mark.slow
+def test_end_to_end_on_real_warcs_accounts_for_every_record(shared, tmp_path):
+    paths = [shared / "web" / "warc" / name for name in REAL_WARCS]
+    cfg = PipelineConfig(
+        input=InputConfig(paths=[str(p) for p in paths]),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        decontam=DecontamConfig(eval_files=[str(shared / "eval" / "gsm8k-test.jsonl")]),
+    )
+    root = run(cfg)
+    write_report(root)
+    r = json.loads((root / "report" / "report.json").read_text())
+    assert r["records_read"] == sum(map(count_records, paths)) == 475
+    assert r["output"] + sum(r["excluded"].values()) + sum(r["skipped"].values()) == r["records_read"]
+    assert r["accounted"] == r["records_read"]
+    assert r["skipped"]["type_revisit"] == 123
+    assert r["excluded"]["language"] >= 10  # the Chinese/Russian spam pages of the CC excerpt
+    assert r["output"] > 5 and set(r["languages"]) == {"en"}
+    out = list(iter_docs(root / "output"))
+    meta = out[0]["metadata"]
+    assert {"url", "date", "language", "language_score"} <= set(meta)
+    assert (root / "logs" / "0_filter" / "stats.json").is_file()
+
+
+def _robust_cfg(tmp_path: Path, **kw) -> PipelineConfig:
+    broken_gz_warc(tmp_path / "in" / "a.warc.gz") if (tmp_path / "in").mkdir() is None else None
+    wrong_length_warc(tmp_path / "in" / "b.warc")
+    return PipelineConfig(
+        input=InputConfig(paths=[str(tmp_path / "in")], max_record_bytes=200_000),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        dedup=DedupConfig(exact=True, minhash=False),
+        **kw,
+    )
+
+
+def test_broken_warcs_run_completes_report_counts_and_rerun_skips(tmp_path):
+    cfg = _robust_cfg(tmp_path)
+    root = run(cfg)
+    md = write_report(root).read_text()
+    r = json.loads((root / "report" / "report.json").read_text())
+    for reason in ("empty_body", "too_large", "non_html", "truncated_tail", "bad_content_length", "read_error"):
+        assert r["skipped"][reason] == 1
+        assert f"| {reason} | 1 |" in md
+    assert r["charset_recovered"] == {"charset_undeclared": 2, "charset_wrong_charset": 1}
+    assert r["accounted"] == r["records_read"] == 10
+    assert r["output"] + sum(r["excluded"].values()) == r["documents_read"] == 4
+    assert (root / "report" / "funnel.png").stat().st_size > 1000
+    assert "| gopher_quality | " in md and "## Languages of kept documents" in md
+
+    # rerun: every task has a completion marker, so nothing is recomputed
+    outputs = sorted((root / "output").glob("*"))
+    stamps = [p.stat().st_mtime_ns for p in outputs]
+    (root / "skipped" / "00000.jsonl.gz").unlink()
+    run(cfg)
+    assert [p.stat().st_mtime_ns for p in outputs] == stamps
+    assert not (root / "skipped" / "00000.jsonl.gz").exists()
+    assert len(list((root / "logs" / "0_filter" / "completions").iterdir())) == 2
+
+
+def _c4_docs(shared: Path, k: int) -> list[dict]:
+    with gzip.open(shared / "web" / "text" / "c4-en-sample-1000.jsonl.gz", "rt") as f:
+        rows = [json.loads(line) for line in f.read().split("\n") if line]
+    return [r for r in rows if len(r["text"].split(". ")) > 12][:k]
+
+
+def test_minhash_and_exact_dedup_remove_planted_duplicates(shared, tmp_path):
+    base = _c4_docs(shared, 4)
+    sentences = base[1]["text"].split(". ")
+    sentences[3] = "This one sentence was rewritten entirely by the test to plant a near duplicate"
+    docs = [
+        {"id": "a", "text": base[0]["text"], "metadata": {"url": "https://a.example.com/"}},
+        {"id": "a-copy", "text": base[0]["text"], "metadata": {"url": "https://b.example.com/"}},
+        {"id": "b", "text": base[1]["text"], "metadata": {"url": "https://c.example.com/"}},
+        {"id": "b-near", "text": ". ".join(sentences), "metadata": {"url": "https://d.example.com/"}},
+        {"id": "c", "text": base[2]["text"], "metadata": {"url": "https://e.example.com/"}},
+        {"id": "d", "text": base[3]["text"], "metadata": {"url": "https://f.example.com/"}},
+    ]
+    (tmp_path / "in").mkdir()
+    with gzip.open(tmp_path / "in" / "docs.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps(d) + "\n" for d in docs))
+    cfg = PipelineConfig(
+        input=InputConfig(paths=[str(tmp_path / "in")], format="jsonl"),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        extract=ExtractConfig(extractor="none"),
+        url_filter=URLFilterConfig(enabled=False),
+        language=LanguageConfig(enabled=False),
+        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
+                              c4_badwords=False, fineweb_quality=False),
+    )
+    root = run(cfg)
+    kept = {d["id"] for d in iter_docs(root / "output")}
+    exact = {d["id"] for d in iter_docs(root / "excluded" / "exact_dedup")}
+    near = {d["id"] for d in iter_docs(root / "excluded" / "minhash_dedup")}
+    assert len(exact) == 1 and exact <= {"a", "a-copy"}
+    assert len(near) == 1 and near <= {"b", "b-near"}
+    assert {"c", "d"} <= kept and len(kept) == 4
+    r = json.loads((write_report(root).parent / "report.json").read_text())
+    assert r["minhash_cluster_sizes"].get("2") == 1
