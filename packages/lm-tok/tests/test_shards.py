@@ -41,6 +41,7 @@ def _read_like_the_readme(d):
     return m, docs
 
 
+@pytest.mark.wheel
 def test_shards_hold_every_document_framed_by_bos_and_eos(tok_dir, corpus, tmp_path):
     path, docs = corpus
     m = _encode(tok_dir, corpus, tmp_path / "s", workers=1, shard_max_tokens=5000)
@@ -73,6 +74,7 @@ def test_skipped_records_are_counted_with_file_line_and_reason(tok_dir, corpus, 
     assert "Unicode" in rows[2]["reason"]
 
 
+@pytest.mark.wheel
 def test_two_workers_and_both_backends_write_identical_shards(tok_dir, corpus, tmp_path):
     _encode(tok_dir, corpus, tmp_path / "one", workers=1, batch_bytes=20_000)
     _encode(tok_dir, corpus, tmp_path / "two", workers=2, batch_bytes=20_000)
