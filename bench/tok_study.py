@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lm_tok import StudyConfig, run_study
 from lm_tok.study import table
-from tok_encode import books
+from tok_bench import books
 
 
 def main() -> None:

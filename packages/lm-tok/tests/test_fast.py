@@ -17,6 +17,7 @@ def _real_documents() -> list[str]:
     return [*docs, book[:300_000]]
 
 
+@pytest.mark.wheel
 def test_fast_ids_equal_tokenizers_ids(tok_dir):
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
     tok.encode_special_tokens = True
@@ -28,6 +29,7 @@ def test_fast_ids_equal_tokenizers_ids(tok_dir):
     assert fast.vocab_size == tok.get_vocab_size()
 
 
+@pytest.mark.wheel
 def test_special_token_strings_are_not_injected(tok_dir):
     fast = FastEncoder.from_dir(tok_dir)
     assert fast.special_tokens["<|eos|>"] not in fast.encode("a <|eos|> b")

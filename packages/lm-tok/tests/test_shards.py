@@ -41,6 +41,7 @@ def _read_like_the_readme(d):
     return m, docs
 
 
+@pytest.mark.wheel
 def test_shards_hold_every_document_framed_by_bos_and_eos(tok_dir, corpus, tmp_path):
     path, docs = corpus
     m = _encode(tok_dir, corpus, tmp_path / "s", workers=1, shard_max_tokens=5000)
@@ -73,6 +74,7 @@ def test_skipped_records_are_counted_with_file_line_and_reason(tok_dir, corpus, 
     assert "Unicode" in rows[2]["reason"]
 
 
+@pytest.mark.wheel
 def test_two_workers_and_both_backends_write_identical_shards(tok_dir, corpus, tmp_path):
     _encode(tok_dir, corpus, tmp_path / "one", workers=1, batch_bytes=20_000)
     _encode(tok_dir, corpus, tmp_path / "two", workers=2, batch_bytes=20_000)
@@ -104,3 +106,26 @@ def test_datatrove_reads_the_shards(tok_dir, corpus, tmp_path):
     assert len(ds) == m["num_tokens"] // 64
     for i in (0, len(ds) // 2, len(ds) - 1):
         assert ds[i]["input_ids"].tolist() == flat[i * 64 : (i + 1) * 64].tolist()
+
+
+def test_workers_reading_their_own_pieces_write_the_same_shards(tok_dir, corpus, tmp_path):
+    """Plain JSONL cut into byte ranges and Parquet row groups, read by two workers, give the
+    shards of the one-piece gzip run, and skipped records keep their line in the whole file."""
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
+    path, docs = corpus
+    plain = tmp_path / "docs.jsonl"
+    plain.write_bytes(gzip.decompress(path.read_bytes()))
+    table = tmp_path / "docs.parquet"
+    pq.write_table(pa.table({"text": [*docs[:100], None, *docs[100:]]}), table, row_group_size=40)
+    _encode(tok_dir, corpus, tmp_path / "ref", workers=1)
+    ref = [(tmp_path / "ref" / f).read_bytes() for f in ("tokens_00000.ds", "tokens_00000.ds.index")]
+    for src in (plain, table):
+        out = tmp_path / src.suffix[1:]
+        m = encode_corpus(EncodeConfig(tokenizer=tok_dir, inputs=(src,), output=out, workers=2,
+                                       batch_bytes=20_000, progress=False))
+        assert [(out / f).read_bytes() for f in ("tokens_00000.ds", "tokens_00000.ds.index")] == ref
+        assert m["sources"][0]["num_documents"] == len(docs)
+    rows = [json.loads(line) for line in (tmp_path / "jsonl" / "skipped.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in rows] == [101, 102, 103]
+    rows = [json.loads(line) for line in (tmp_path / "parquet" / "skipped.jsonl").read_text().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rows] == [(100, "null text")]

@@ -5,15 +5,22 @@ from __future__ import annotations
 import json
 import re
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from lm_tok import SPECIAL_TOKENS, FastEncoder, TokenizerConfig, load_tokenizer, train_tokenizer
+from lm_tok import (
+    CHAT_TEMPLATE,
+    SPECIAL_TOKENS,
+    FastEncoder,
+    TokenizerConfig,
+    load_tokenizer,
+    save_tokenizer,
+    train_tokenizer,
+)
 from lm_tok.explain import pretokens
 from lm_tok_testdata import hard_texts, training_texts
 from tokenizers import Tokenizer
 
 
+@pytest.mark.wheel
 @pytest.mark.parametrize("text", hard_texts())
 def test_round_trip_on_hard_text(tok_dir, text):
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
@@ -24,6 +31,7 @@ def test_round_trip_on_hard_text(tok_dir, text):
     assert tok.get_vocab_size() not in enc.ids and None not in enc.ids  # no unknown tokens
 
 
+@pytest.mark.wheel
 def test_special_tokens_take_the_first_ids(tok_dir):
     tok = load_tokenizer(tok_dir)
     assert [tok.token_to_id(t) for t in SPECIAL_TOKENS] == list(range(len(SPECIAL_TOKENS)))
@@ -35,6 +43,7 @@ def _token_strings(tok: Tokenizer, text: str) -> list[str]:
     return [text[a:b] for a, b in enc.offsets]
 
 
+@pytest.mark.wheel
 @pytest.mark.parametrize(("number", "groups"), [("2024", ["202", "4"]), ("1234567", ["123", "456", "7"])])
 def test_digits_split_in_groups_of_three_in_training_and_encoding(tok_dir, number, groups):
     # Encoding: the stored split rule, as `tokenizers` and the tiktoken encoder apply it.
@@ -64,6 +73,7 @@ def test_training_without_the_rule_would_merge_longer_numbers():
 
 
 def test_files_of_every_format_train_like_the_texts(tmp_path):
+    pa, pq = pytest.importorskip("pyarrow"), pytest.importorskip("pyarrow.parquet")
     texts = [t for t in training_texts()[:150] if t.strip()]
     (tmp_path / "a.jsonl").write_text("".join(json.dumps({"body": t}) + "\n" for t in texts[:75]))
     pq.write_table(pa.table({"body": texts[75:]}), tmp_path / "b.parquet")
@@ -74,6 +84,23 @@ def test_files_of_every_format_train_like_the_texts(tmp_path):
     (tmp_path / "c.txt").write_text("".join(texts), encoding="utf-8")
     from_text_file = train_tokenizer([tmp_path / "c.txt"], cfg)
     assert from_text_file.get_vocab_size() == 600
+
+
+@pytest.mark.wheel
+def test_a_saved_directory_loads_back_with_its_config_and_round_trips(tmp_path):
+    cfg = TokenizerConfig(vocab_size=600)
+    tok = train_tokenizer([t for t in training_texts()[:150] if t.strip()], cfg)
+    d = save_tokenizer(tok, tmp_path / "tok", cfg)
+    names = {p.name for p in d.iterdir()}
+    assert {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"} <= names
+    loaded = load_tokenizer(d)
+    assert loaded.get_vocab() == tok.get_vocab() and loaded.get_vocab_size() == 600
+    conf = json.loads((d / "tokenizer_config.json").read_text())
+    assert (conf["bos_token"], conf["eos_token"], conf["pad_token"]) == ("<|bos|>", "<|eos|>", "<|pad|>")
+    assert conf["chat_template"] == CHAT_TEMPLATE and "{% generation %}" in CHAT_TEMPLATE
+    for text in hard_texts():
+        assert loaded.decode(loaded.encode(text).ids, skip_special_tokens=False) == text
+        assert FastEncoder.from_dir(d).encode(text) == loaded.encode(text, add_special_tokens=False).ids
 
 
 def test_min_frequency_limits_merges():

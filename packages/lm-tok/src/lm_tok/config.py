@@ -119,7 +119,7 @@ class EncodeConfig:
     shard_max_tokens: int = 2**27
     """Start a new shard file once one holds this many tokens (at a document boundary)."""
     batch_bytes: int = 1 << 20
-    """Text sent to a worker per task; large enough to amortise the hand-over."""
+    """Input per worker task (a byte range of JSONL, a Parquet row group, a text file), in bytes."""
     progress: bool = True
     """Show a progress bar."""
 

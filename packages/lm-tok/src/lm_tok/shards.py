@@ -18,11 +18,12 @@ import contextlib
 import json
 import logging
 import multiprocessing as mp
+import os
 import sys
 import time
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 from lm_tok.chat import BOS, EOS, PAD
 from lm_tok.config import EncodeConfig, check_inputs
 from lm_tok.directory import load_tokenizer, tokenizer_sha256
-from lm_tok.sources import Record, SkipLog, Skipped, read_records
+from lm_tok.sources import Piece, SkipLog, Skipped, plan_pieces, read_piece
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +98,34 @@ class ShardWriter:
         return self.shards
 
 
-# --- encoding, in worker processes -----------------------------------------------------
+# --- encoding: each worker reads, parses and encodes its own pieces -----------------------
 
-_ENCODER = None  # set once per worker by _init_worker
+
+@dataclass(frozen=True)
+class _Job:
+    """What every piece is encoded with: the same in every worker."""
+
+    tokenizer: str
+    backend: str
+    text_field: str
+    bos: int | None
+    eos: int
+    dtype: np.dtype
 
 
 @dataclass
-class _Frame:
-    """The ids that wrap every document."""
+class _Encoded:
+    """A piece's documents as tokens in the shard dtype, with what the manifest counts."""
 
-    bos: int | None
-    eos: int
+    tokens: np.ndarray
+    lengths: np.ndarray
+    num_bytes: int
+    num_lines: int
+    skipped: list[Skipped]
+
+
+_JOB: _Job | None = None  # set once per process by _init_worker
+_ENCODER = None
 
 
 def _build_encoder(tokenizer_dir: str, backend: str):
@@ -121,83 +139,92 @@ def _build_encoder(tokenizer_dir: str, backend: str):
     return lambda text: np.asarray(tok.encode(text, add_special_tokens=False).ids, dtype=np.uint32)
 
 
-def _init_worker(tokenizer_dir: str, backend: str) -> None:
-    global _ENCODER
-    _ENCODER = _build_encoder(tokenizer_dir, backend)
+def _use(job: _Job, encoder) -> None:
+    global _JOB, _ENCODER
+    _JOB, _ENCODER = job, encoder
 
 
-def _encode_batch(texts: list[str], frame: _Frame) -> tuple[np.ndarray, np.ndarray]:
-    parts: list[np.ndarray] = []
-    head = np.array([frame.bos] if frame.bos is not None else [], dtype=np.uint32)
-    tail = np.array([frame.eos], dtype=np.uint32)
-    lengths = np.empty(len(texts), dtype=np.int64)
-    for i, text in enumerate(texts):
-        ids = _ENCODER(text)
+def _init_worker(job: _Job, encoder=None) -> None:
+    """A pool process: one encoding thread each, since the processes already fill the cores."""
+    os.environ["RAYON_NUM_THREADS"] = "1"
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    _use(job, encoder or _build_encoder(job.tokenizer, job.backend))
+
+
+def _encode_piece(piece: Piece) -> _Encoded:
+    job = _JOB
+    assert job is not None and _ENCODER is not None, "_init_worker first"
+    num_lines, records = read_piece(piece, job.text_field)
+    head = np.array([job.bos] if job.bos is not None else [], dtype=np.uint32)
+    tail = np.array([job.eos], dtype=np.uint32)
+    parts, lengths, skipped, num_bytes = [], [], [], 0
+    for r in records:
+        if isinstance(r, Skipped):
+            skipped.append(r)
+            continue
+        ids = _ENCODER(r.text)
         parts += [head, ids, tail]
-        lengths[i] = len(ids) + len(head) + 1
-    return np.concatenate(parts), lengths
+        lengths.append(len(ids) + len(head) + 1)
+        num_bytes += len(r.text) if r.text.isascii() else len(r.text.encode("utf-8"))
+    # The shard dtype already here: half the bytes to send back when it is uint16.
+    tokens = np.concatenate(parts, dtype=job.dtype) if parts else np.zeros(0, job.dtype)
+    return _Encoded(tokens, np.asarray(lengths, dtype=np.int64), num_bytes, num_lines, skipped)
 
 
-# --- reading, in the main process --------------------------------------------------------
+# --- in the main process: plan pieces, write results in input order ---------------------
 
 
 @dataclass
 class _Sources:
     """Per-file counts for the manifest, and every skipped record."""
 
+    inputs: tuple[Path, ...]
     files: dict[str, dict] = field(default_factory=dict)
     skipped: SkipLog = field(default_factory=SkipLog)
+    _lines: dict[str, int] = field(default_factory=dict)
 
-    def entry(self, path: str) -> dict:
+    def __post_init__(self) -> None:
+        for p in self.inputs:  # every input is listed, in order, even one without documents
+            self._entry(str(p))
+
+    def _entry(self, path: str) -> dict:
         return self.files.setdefault(path, {"path": path, "num_documents": 0, "num_bytes": 0, "skipped": 0})
 
-
-def _batches(cfg: EncodeConfig, sources: _Sources) -> Iterator[tuple[list[str], int]]:
-    """Lists of texts of about `batch_bytes` UTF-8 bytes, with their byte count."""
-    batch, size = [], 0
-    for path in cfg.inputs:
-        entry = sources.entry(str(path))
-        for r in read_records(path, cfg.text_field, whole_text_files=True):
-            if isinstance(r, Skipped):
-                sources.skipped.add(r)
-                entry["skipped"] += 1
-                continue
-            assert isinstance(r, Record)
-            n = len(r.text) if r.text.isascii() else len(r.text.encode("utf-8"))
-            entry["num_documents"] += 1
-            entry["num_bytes"] += n
-            batch.append(r.text)
-            size += n
-            if size >= cfg.batch_bytes:
-                yield batch, size
-                batch, size = [], 0
-    if batch:
-        yield batch, size
+    def add(self, piece: Piece, res: _Encoded) -> None:
+        """Count a piece's documents; number its skipped records within the whole file."""
+        e = self._entry(piece.path)
+        base = self._lines.get(piece.path, 0)
+        for s in res.skipped:
+            self.skipped.add(replace(s, line=s.line + base))
+        self._lines[piece.path] = base + res.num_lines
+        e["num_documents"] += len(res.lengths)
+        e["num_bytes"] += res.num_bytes
+        e["skipped"] += len(res.skipped)
 
 
 def _start_method() -> str:
-    # fork starts workers in milliseconds; spawn re-imports everything (about a second per
-    # worker), which a small corpus never earns back. The pool is forked before any progress
-    # bar thread exists, and `tokenizers` disables its own thread pool in forked children.
+    # fork starts workers in milliseconds and hands them the encoder already built;
+    # spawn re-imports everything and builds it again (about a second per worker). The
+    # pool is forked before any progress bar thread exists.
     return "fork" if sys.platform == "linux" else "spawn"
 
 
-def _encoded(cfg: EncodeConfig, frame: _Frame, sources: _Sources, pool) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
-    """Encoded batches in input order, from the pool's processes (or this one if no pool)."""
+def _encoded(cfg: EncodeConfig, pool) -> Iterator[tuple[Piece, _Encoded]]:
+    """Encoded pieces in input order, from the pool's processes (or this one if no pool)."""
+    pieces = (p for path in cfg.inputs for p in plan_pieces(path, cfg.text_field, cfg.batch_bytes))
     if pool is None:
-        _init_worker(str(cfg.tokenizer), cfg.backend)
-        for texts, size in _batches(cfg, sources):
-            yield (*_encode_batch(texts, frame), size)
+        for piece in pieces:
+            yield piece, _encode_piece(piece)
         return
     pending: deque = deque()
-    for texts, size in _batches(cfg, sources):
-        pending.append((pool.apply_async(_encode_batch, (texts, frame)), size))
+    for piece in pieces:
+        pending.append((piece, pool.apply_async(_encode_piece, (piece,))))
         if len(pending) >= 2 * cfg.num_workers:  # bounded read-ahead: memory stays flat
-            res, n = pending.popleft()
-            yield (*res.get(), n)
+            done, res = pending.popleft()
+            yield done, res.get()
     while pending:
-        res, n = pending.popleft()
-        yield (*res.get(), n)
+        done, res = pending.popleft()
+        yield done, res.get()
 
 
 def _prepare_output(out: Path) -> None:
@@ -210,25 +237,30 @@ def encode_corpus(cfg: EncodeConfig) -> dict:
     """Encode every document of `cfg.inputs` into shards under `cfg.output`; returns the manifest."""
     check_inputs(cfg.inputs, "inputs")
     tok = load_tokenizer(cfg.tokenizer)  # fails on a bad tokenizer before any output exists
-    if cfg.backend == "tiktoken":
-        _build_encoder(str(cfg.tokenizer), "tiktoken")
-    _prepare_output(cfg.output)
     vocab = tok.get_vocab_size(with_added_tokens=True)
     ids = {t: tok.token_to_id(t) for t in (BOS, EOS, PAD)}
-    frame = _Frame(bos=ids[BOS] if cfg.add_bos else None, eos=ids[EOS])
     dtype = token_dtype(vocab)
+    job = _Job(tokenizer=str(cfg.tokenizer), backend=cfg.backend, text_field=cfg.text_field,
+               bos=ids[BOS] if cfg.add_bos else None, eos=ids[EOS], dtype=dtype)
+    encoder = _build_encoder(job.tokenizer, job.backend)  # fails on a bad tokenizer.json before any output
+    _prepare_output(cfg.output)
     writer = ShardWriter(cfg.output, dtype, cfg.shard_max_tokens, str(cfg.tokenizer))
-    sources, t0, total_bytes = _Sources(), time.perf_counter(), 0
+    sources, t0, total_bytes = _Sources(cfg.inputs), time.perf_counter(), 0
     with contextlib.ExitStack() as stack:
         pool = None
         if cfg.num_workers > 1:
-            ctx = mp.get_context(_start_method())
-            pool = stack.enter_context(ctx.Pool(cfg.num_workers, _init_worker, (str(cfg.tokenizer), cfg.backend)))
+            method = _start_method()
+            inherited = encoder if method == "fork" else None  # a forked child shares it, spawn rebuilds
+            ctx = mp.get_context(method)
+            pool = stack.enter_context(ctx.Pool(cfg.num_workers, _init_worker, (job, inherited)))
+        else:
+            _use(job, encoder)
         bar = stack.enter_context(tqdm(desc="encode", unit="B", unit_scale=True, disable=not cfg.progress))
-        for tokens, lengths, size in _encoded(cfg, frame, sources, pool):
-            writer.write(tokens, lengths)
-            total_bytes += size
-            bar.update(size)
+        for piece, res in _encoded(cfg, pool):
+            writer.write(res.tokens, res.lengths)
+            sources.add(piece, res)
+            total_bytes += res.num_bytes
+            bar.update(res.num_bytes)
     shards = writer.close()
     seconds = time.perf_counter() - t0
     manifest = {

@@ -11,7 +11,8 @@ import gzip
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -61,22 +62,25 @@ def _check_text(text: object, field: str) -> str | None:
     return None
 
 
+def _jsonl_lines(lines: Iterable[bytes], name: str, field: str) -> Iterator[Record | Skipped]:
+    for n, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            yield Skipped(name, n, f"unreadable JSON: {e}")
+            continue
+        if not isinstance(obj, dict) or field not in obj:
+            yield Skipped(name, n, f"no {field!r} field")
+            continue
+        why = _check_text(obj[field], field)
+        yield Skipped(name, n, why) if why else Record(obj[field], name, n)
+
+
 def _jsonl(path: Path, field: str) -> Iterator[Record | Skipped]:
-    name = str(path)
     with _open_binary(path) as f:
-        for n, raw in enumerate(f, start=1):  # binary lines split on b"\n" only
-            if not raw.strip():
-                continue
-            try:
-                obj = json.loads(raw)
-            except (UnicodeDecodeError, json.JSONDecodeError) as e:
-                yield Skipped(name, n, f"unreadable JSON: {e}")
-                continue
-            if not isinstance(obj, dict) or field not in obj:
-                yield Skipped(name, n, f"no {field!r} field")
-                continue
-            why = _check_text(obj[field], field)
-            yield Skipped(name, n, why) if why else Record(obj[field], name, n)
+        yield from _jsonl_lines(f, str(path), field)  # binary lines split on b"\n" only
 
 
 def _text(path: Path, whole: bool) -> Iterator[Record | Skipped]:
@@ -102,21 +106,42 @@ def _text(path: Path, whole: bool) -> Iterator[Record | Skipped]:
             raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a block)") from e
 
 
-def _parquet(path: Path, field: str) -> Iterator[Record | Skipped]:
+def _parquet_file(path: Path, field: str):
     try:
         import pyarrow.parquet as pq
     except ImportError as e:
         raise ImportError("reading Parquet needs the 'parquet' extra: pip install 'lm-tok[parquet]'") from e
-    name = str(path)
     pf = pq.ParquetFile(path)
     if field not in pf.schema_arrow.names:
         raise ValueError(f"{path}: no column {field!r} (columns: {pf.schema_arrow.names})")
-    row = 0
+    return pf
+
+
+def _parquet_rows(texts: Iterable[object], name: str, field: str, first: int = 0) -> Iterator[Record | Skipped]:
+    for row, text in enumerate(texts, start=first):
+        why = "null text" if text is None else _check_text(text, field)
+        yield Skipped(name, row, why) if why else Record(text, name, row)
+
+
+def _parquet(path: Path, field: str) -> Iterator[Record | Skipped]:
+    pf, row = _parquet_file(path, field), 0
     for batch in pf.iter_batches(columns=[field], batch_size=1024):
-        for text in batch.column(0).to_pylist():
-            why = "null text" if text is None else _check_text(text, field)
-            yield Skipped(name, row, why) if why else Record(text, name, row)
-            row += 1
+        texts = batch.column(0).to_pylist()
+        yield from _parquet_rows(texts, str(path), field, row)
+        row += len(texts)
+
+
+@contextmanager
+def _errors_name(path: Path) -> Iterator[None]:
+    """Turn a read error into ValueError naming the file."""
+    try:
+        yield
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path}: cannot read: {e}") from e
+    except ValueError as e:  # pyarrow's ArrowInvalid is a ValueError that may not name the file
+        if str(path) in str(e):
+            raise
+        raise ValueError(f"{path}: cannot read: {e}") from e
 
 
 def read_records(path: Path, field: str = "text", *, whole_text_files: bool = True) -> Iterator[Record | Skipped]:
@@ -126,19 +151,99 @@ def read_records(path: Path, field: str = "text", *, whole_text_files: bool = Tr
     kind = input_kind(path)
     if not path.is_file():
         raise FileNotFoundError(f"input file not found: {path}")
-    try:
+    with _errors_name(path):
         if kind == "jsonl":
             yield from _jsonl(path, field)
         elif kind == "parquet":
             yield from _parquet(path, field)
         else:
             yield from _text(path, whole_text_files)
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read: {e}") from e
-    except ValueError as e:  # pyarrow's ArrowInvalid is a ValueError that may not name the file
-        if str(path) in str(e):
-            raise
-        raise ValueError(f"{path}: cannot read: {e}") from e
+
+
+# --- pieces: parts of a file that a worker process reads and encodes on its own ----------
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A part of one input file, in file order, small enough to send to a worker.
+
+    Workers read their piece themselves, so the main process never parses JSON or
+    ships text: an uncompressed JSONL file is cut into byte ranges at line ends, a Parquet
+    file into its row groups, a text file is one piece. A gzip stream cannot be entered
+    mid-way, so for `.jsonl.gz` the main process decompresses and `data` carries the raw
+    lines (bytes pickle as a copy; str and JSON objects cost far more).
+    """
+
+    path: str
+    kind: str
+    start: int = 0
+    """JSONL: first byte; Parquet: row group."""
+    stop: int = 0
+    """JSONL: end byte (exclusive)."""
+    data: bytes | None = None
+    """The lines of a compressed JSONL piece."""
+
+
+def _byte_ranges(path: Path, target: int) -> Iterator[tuple[int, int]]:
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        start = 0
+        while start < size:
+            if start + target >= size:
+                stop = size
+            else:
+                f.seek(start + target - 1)
+                f.readline()  # to the end of the line holding byte start + target - 1
+                stop = f.tell()
+            yield start, stop
+            start = stop
+
+
+def _gzip_chunks(path: Path, target: int) -> Iterator[bytes]:
+    with gzip.open(path, "rb") as f:
+        while chunk := f.read(target):
+            yield chunk + (f.readline() if not chunk.endswith(b"\n") else b"")
+
+
+def plan_pieces(path: Path, field: str, target_bytes: int) -> Iterator[Piece]:
+    """The pieces of `path` in order, each about `target_bytes` of input (whole lines or rows)."""
+    path, name = Path(path), str(path)
+    kind = input_kind(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"input file not found: {path}")
+    with _errors_name(path):
+        if kind == "text":
+            yield Piece(name, kind)
+        elif kind == "parquet":
+            for i in range(_parquet_file(path, field).metadata.num_row_groups):
+                yield Piece(name, kind, start=i)
+        elif path.name.lower().endswith(".gz"):
+            for chunk in _gzip_chunks(path, target_bytes):
+                yield Piece(name, kind, data=chunk)
+        else:
+            for start, stop in _byte_ranges(path, target_bytes):
+                yield Piece(name, kind, start=start, stop=stop)
+
+
+def read_piece(piece: Piece, field: str) -> tuple[int, Iterator[Record | Skipped]]:
+    """(lines or rows in the piece, its records). Lines count from 1 and rows from 0 within
+    the piece: the caller adds the lines of the file's earlier pieces."""
+    path = Path(piece.path)
+    with _errors_name(path):
+        if piece.kind == "text":
+            return 1, iter(list(_text(path, True)))  # read here, where errors name the file
+        if piece.kind == "parquet":
+            texts = _parquet_file(path, field).read_row_group(piece.start, columns=[field]).column(0).to_pylist()
+            return len(texts), _parquet_rows(texts, piece.path, field)
+        data = piece.data
+        if data is None:
+            with path.open("rb") as f:
+                f.seek(piece.start)
+                data = f.read(piece.stop - piece.start)
+        lines = data.split(b"\n")
+        if lines and not lines[-1]:
+            lines.pop()  # the empty tail after the last newline is no line
+        return len(lines), _jsonl_lines(lines, piece.path, field)
 
 
 class SkipLog:

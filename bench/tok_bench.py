@@ -1,13 +1,17 @@
-"""lm-tok encoding speed: the tiktoken-backed shard encoder against HF `tokenizers`.
+"""lm-tok speed (issue 4): training, encoding and shard encoding against their peers.
 
-    uv run python bench/tok_encode.py [--pairs 5] [--what encode,shards,train]
+    uv run python bench/tok_bench.py [--pairs 5] [--what train,encode-books,encode-c4,shards]
 
-encode: corpus MB/s of lm-tok's encoder (FastEncoder.encode_to_numpy, one thread, the shard
-        workers' hot path) against `tokenizers` Tokenizer.encode_batch (its own thread pool)
-        on the same documents and the same merges; the ids must be identical.
-shards: tokens/s of `encode_corpus` (the whole path: read, encode, write) with 1 and 2 workers.
-train:  MB/s of lm_tok.train_tokenizer against the same pipeline assembled by hand in raw
-        `tokenizers`, with identical settings on the same text.
+train:        MB/s of lm_tok.train_tokenizer against the same pipeline assembled by hand in raw
+              `tokenizers`, identical settings, same text (five Gutenberg books, 16k vocab);
+              the trained tokenizer.json must be identical.
+encode-books: corpus MB/s of lm-tok's encoder (FastEncoder.encode_to_numpy, one thread, the
+              shard workers' hot path) against `tokenizers` Tokenizer.encode_batch (its own
+              thread pool), same merges, on five whole books; the ids must be identical.
+encode-c4:    the same on the 1,000 web-sized C4 documents (2 KB on average).
+shards:       tokens/s of `encode_corpus` (read JSONL, encode, write shards) with 2 and 1
+              workers, plus CPU accounting: CPU seconds of the main process and of the
+              workers, parallel efficiency = CPU / (wall x processes), load average.
 Each side runs in its own process, alternating A, B for --pairs pairs after a warm-up pair;
 the script prints the median of the per-pair ratios.
 """
@@ -18,7 +22,9 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,31 +50,32 @@ def books() -> dict[str, str]:
 
 
 def prepare(work: Path) -> None:
-    """A 32k tokenizer trained on ten books; documents: web text plus five other books."""
+    """A 32k tokenizer trained on ten books; documents for encoding and training."""
     from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 
     b = list(books().values())
     cfg = TokenizerConfig(vocab_size=32768)
     save_tokenizer(train_tokenizer(b[:10], cfg), work / "tok", cfg)
-    docs = [r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz")]
-    docs += [r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "dolma-cc-2019-30-sample-697.jsonl.gz")]
-    docs += b[10:15]
-    with (work / "docs.jsonl").open("w") as f:
-        f.writelines(json.dumps({"text": d}) + "\n" for d in docs)
+    c4 = [r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz")]
+    dolma = [r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "dolma-cc-2019-30-sample-697.jsonl.gz")]
+    (work / "encode-books.json").write_text(json.dumps(b[10:15]))
+    (work / "encode-c4.json").write_text(json.dumps(c4))
     (work / "train.json").write_text(json.dumps(b[:5]))
-    # Shard encoding is timed end to end, process start included: 4 copies (~51 MB) make
-    # it a steady-state figure.
-    (work / "docs4.jsonl").write_text((work / "docs.jsonl").read_text() * 4)
+    # Shard encoding is timed end to end, process start included: web and book documents,
+    # 4 copies (~51 MB, plain JSONL), make it a steady-state figure.
+    lines = "".join(json.dumps({"text": d}) + "\n" for d in c4 + dolma + b[10:15])
+    (work / "docs4.jsonl").write_text(lines * 4)
 
 
-def _docs(work: Path) -> list[str]:
-    return [json.loads(line)["text"] for line in (work / "docs.jsonl").open()]
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
 
 
 def side(what: str, name: str, work: Path) -> dict:
     """One timed measurement, run in a fresh process."""
-    if what == "encode":
-        docs = _docs(work)
+    if what.startswith("encode"):
+        docs = json.loads((work / f"{what}.json").read_text())
         n_bytes = sum(len(d.encode()) for d in docs)
         if name == "lm-tok":
             from lm_tok import FastEncoder
@@ -93,10 +100,17 @@ def side(what: str, name: str, work: Path) -> dict:
         out = Path(tempfile.mkdtemp(dir=work))
         cfg = EncodeConfig(tokenizer=work / "tok", inputs=(work / "docs4.jsonl",), output=out / "s",
                            workers=int(name), progress=False)
+        cpu0 = (_cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN))
         t0 = time.perf_counter()
         m = encode_corpus(cfg)
         dt = time.perf_counter() - t0
-        return {"tokens/s": m["num_tokens"] / dt, "tokens": m["num_tokens"]}
+        main = _cpu(resource.RUSAGE_SELF) - cpu0[0]
+        workers = _cpu(resource.RUSAGE_CHILDREN) - cpu0[1]  # the pool's processes, reaped on exit
+        return {"tokens/s": m["num_tokens"] / dt, "tokens": m["num_tokens"], "wall_s": round(dt, 2),
+                "main_cpu_s": round(main, 2), "worker_cpu_s": round(workers, 2),
+                "main_share": round(main / (main + workers), 3),
+                "efficiency": round((main + workers) / (dt * int(name)), 2),
+                "load1": os.getloadavg()[0]}
     texts = json.loads((work / "train.json").read_text())
     n_bytes = sum(len(t.encode()) for t in texts)
     t0 = time.perf_counter()
@@ -128,8 +142,9 @@ def side(what: str, name: str, work: Path) -> dict:
     return {"MB/s": n_bytes / dt / 1e6, "vocab": hashlib.sha256(tok.to_str().encode()).hexdigest()[:16]}
 
 
-SIDES = {"encode": ("lm-tok", "tokenizers"), "shards": ("2", "1"), "train": ("lm-tok", "tokenizers")}
-METRIC = {"encode": "MB/s", "shards": "tokens/s", "train": "MB/s"}
+SIDES = {"encode-books": ("lm-tok", "tokenizers"), "encode-c4": ("lm-tok", "tokenizers"),
+         "shards": ("2", "1"), "train": ("lm-tok", "tokenizers")}
+METRIC = {"encode-books": "MB/s", "encode-c4": "MB/s", "shards": "tokens/s", "train": "MB/s"}
 
 
 def _spawn(what: str, name: str, work: Path) -> dict:
@@ -151,7 +166,15 @@ def compare(what: str, work: Path, pairs: int) -> None:
         print(f"  {what}: {a} {ra}  |  {b} {rb}")
     print(f"{what}: median {key} ratio {a} / {b} = {statistics.median(ratios):.2f} "
           f"(pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
-    if what != "shards":
+    if what == "shards":  # CPU accounting: what the design allows, whatever the machine's load
+        med = lambda k, r: statistics.median(x[r][k] for x in rows)  # noqa: E731
+        # Two idle cores could at best finish 2 workers' total CPU in half of it.
+        bound = [2 * (rb["main_cpu_s"] + rb["worker_cpu_s"]) / (ra["main_cpu_s"] + ra["worker_cpu_s"])
+                 for ra, rb in rows]
+        print(f"shards: 2 workers: main-process CPU share {med('main_share', 0):.1%}, parallel efficiency "
+              f"{med('efficiency', 0):.2f}; 1 worker: efficiency {med('efficiency', 1):.2f}; "
+              f"scaling two idle cores would allow (2 x CPU of 1 worker / CPU of 2) {statistics.median(bound):.2f}")
+    else:
         same = {ra.get("ids", ra.get("vocab")) == rb.get("ids", rb.get("vocab")) for ra, rb in rows}
         print(f"{what}: identical output on both sides: {same == {True}}")
 
@@ -159,7 +182,7 @@ def compare(what: str, work: Path, pairs: int) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", type=int, default=5)
-    p.add_argument("--what", default="encode,shards,train")
+    p.add_argument("--what", default="train,encode-books,encode-c4,shards")
     p.add_argument("--side", nargs=3, metavar=("WHAT", "NAME", "WORK"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.side:
@@ -170,7 +193,9 @@ def main() -> None:
         work = Path(tmp)
         prepare(work)
         for what in args.what.split(","):
+            print(f"{what}: load average before {os.getloadavg()}", flush=True)
             compare(what, work, args.pairs)
+            print(f"{what}: load average after {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":
