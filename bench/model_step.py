@@ -56,7 +56,6 @@ def matmul_peak(dtype_name: str, device: str, n: int = 2048, reps: int = 10) -> 
 
 def _build(arm: str, preset: str, device: str):
     import torch
-
     from lm_model import ModelConfig, Transformer
     from lm_model.hf import to_hf_config
 
@@ -156,16 +155,16 @@ def main() -> None:
             warmup = int(warm[0]) if warm else 2
             print(json.dumps(measure(arm, preset, dtype_name, device, int(steps), warmup)))
         return
-    print(f"| preset | dtype | hf tok/s | ours tok/s | ours+compile tok/s | ours/hf | "
-          f"ours+compile/hf | MFU hf / ours / ours+compile | matmul peak GFLOP/s |")
+    print("| preset | dtype | hf tok/s | ours tok/s | ours+compile tok/s | ours/hf | "
+          "ours+compile/hf | MFU hf / ours / ours+compile | matmul peak GFLOP/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for preset in args.presets:
         for dtype_name in args.dtypes:
             r = compare(preset, dtype_name, args.device, args.rounds, args.steps)
             t, m = r["tokens_per_s"], r["mfu"]
             print(f"| {preset} | {dtype_name} | {t['hf']:,.0f} | {t['ours']:,.0f} | "
-                  f"{t['ours+compile']:,.0f} | {r['ratio_vs_hf']['ours']:.2f}× | "
-                  f"{r['ratio_vs_hf']['ours+compile']:.2f}× | {m['hf']:.1%} / {m['ours']:.1%} / "
+                  f"{t['ours+compile']:,.0f} | {r['ratio_vs_hf']['ours']:.2f}x | "
+                  f"{r['ratio_vs_hf']['ours+compile']:.2f}x | {m['hf']:.1%} / {m['ours']:.1%} / "
                   f"{m['ours+compile']:.1%} | {r['peak_gflops']:,.0f} |", flush=True)
 
 
