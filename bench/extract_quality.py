@@ -26,6 +26,7 @@ EXTRACTORS = ("trafilatura", "resiliparse")
 
 def load_english_pages(tar_path: Path) -> list[tuple[str, list[str], list[str]]]:
     from datatrove.data import Document
+
     from lm_data.config import LanguageConfig
     from lm_data.filters import language_filter
 

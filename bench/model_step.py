@@ -56,6 +56,7 @@ def matmul_peak(dtype_name: str, device: str, n: int = 2048, reps: int = 10) -> 
 
 def _build(arm: str, preset: str, device: str):
     import torch
+
     from lm_model import ModelConfig, Transformer
     from lm_model.hf import to_hf_config
 

@@ -119,7 +119,6 @@ def side(what: str, name: str, work: Path) -> dict:
 
         tok = train_tokenizer(texts, TokenizerConfig(vocab_size=16384))
     else:
-        from lm_tok import SPECIAL_TOKENS, SPLIT_PATTERN
         from tokenizers import (
             Regex,
             Tokenizer,
@@ -129,6 +128,8 @@ def side(what: str, name: str, work: Path) -> dict:
             processors,
             trainers,
         )
+
+        from lm_tok import SPECIAL_TOKENS, SPLIT_PATTERN
 
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.Sequence([

@@ -13,9 +13,10 @@ import argparse
 import tempfile
 from pathlib import Path
 
+from tok_bench import books
+
 from lm_tok import StudyConfig, run_study
 from lm_tok.study import table
-from tok_bench import books
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from lm_data.cli import load_config, main
 from lm_data.config import DedupConfig, ExecutorConfig, InputConfig, LanguageConfig
 

@@ -4,6 +4,7 @@ import json
 
 from datatrove.data import Document
 from datatrove.utils.word_tokenizers import load_word_tokenizer
+
 from lm_data.config import DecontamConfig, LanguageConfig, PIIConfig, URLFilterConfig
 from lm_data.decontam import Decontamination, words
 from lm_data.filters import (

@@ -5,6 +5,9 @@ import json
 from pathlib import Path
 
 import pytest
+from warcio.archiveiterator import ArchiveIterator
+from warcs import broken_gz_warc, wrong_length_warc
+
 from lm_data import (
     DecontamConfig,
     DedupConfig,
@@ -19,8 +22,6 @@ from lm_data import (
     write_report,
 )
 from lm_data.report import iter_docs
-from warcio.archiveiterator import ArchiveIterator
-from warcs import broken_gz_warc, wrong_length_warc
 
 REAL_WARCS = ["cc-main-2020-34-excerpt.warc.gz", "dolma-wget-sample-0000.warc.gz",
               "dolma-wget-sample-0001.warc.gz", "pywb-iana.warc.gz"]

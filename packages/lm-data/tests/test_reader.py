@@ -4,8 +4,9 @@ import gzip
 import json
 
 from datatrove.pipeline.writers import JsonlWriter
-from lm_data.reader import RobustWarcReader, decode_body
 from warcs import broken_gz_warc, wrong_length_warc
+
+from lm_data.reader import RobustWarcReader, decode_body
 
 
 def test_broken_records_are_counted_and_kept_with_reason(tmp_path):

@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from lm_model import ModelConfig, Transformer
 
 

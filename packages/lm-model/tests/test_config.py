@@ -1,4 +1,5 @@
 import pytest
+
 from lm_model import PRESETS, ModelConfig, RopeScaling
 
 

@@ -2,10 +2,10 @@ import json
 
 import pytest
 import torch
-from lm_model import ModelConfig, Transformer, generate, load_hf, save_hf, verify_hf
-from lm_model.hf import from_hf_config
 from safetensors.torch import load_file, save_file
 
+from lm_model import ModelConfig, Transformer, generate, load_hf, save_hf, verify_hf
+from lm_model.hf import from_hf_config
 
 
 @pytest.fixture

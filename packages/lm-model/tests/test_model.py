@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+
 from lm_model import ModelConfig, Transformer, apply_rope
 from lm_model.model import rope_table
 

@@ -10,8 +10,9 @@ import pytest
 # --import-mode=importlib keeps test folders off sys.path; the shared test data module needs it.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 from lm_tok_testdata import training_texts
+
+from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 
 
 @pytest.fixture(scope="session")

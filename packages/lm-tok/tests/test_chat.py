@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from lm_tok import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, render_chat
 from tokenizers import Tokenizer
+
+from lm_tok import ASSISTANT, BOS, END_OF_TURN, EOS, PAD, render_chat
 
 transformers = pytest.importorskip("transformers")
 

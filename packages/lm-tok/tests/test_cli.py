@@ -6,8 +6,9 @@ import gzip
 import json
 
 import pytest
-from lm_tok.cli import main
 from lm_tok_testdata import SHAKESPEARE
+
+from lm_tok.cli import main
 
 
 def _run(capsys, *argv):

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from lm_tok import FastEncoder
 from lm_tok_testdata import C4, DATA, hard_texts, read_jsonl_gz
 from tokenizers import Tokenizer
+
+from lm_tok import FastEncoder
 
 
 def _real_documents() -> list[str]:

@@ -7,9 +7,10 @@ import json
 
 import numpy as np
 import pytest
-from lm_tok import EncodeConfig, ShardSet, encode_corpus, tokenizer_sha256
 from lm_tok_testdata import C4, hard_texts, read_jsonl_gz
 from tokenizers import Tokenizer
+
+from lm_tok import EncodeConfig, ShardSet, encode_corpus, tokenizer_sha256
 
 
 @pytest.fixture(scope="module")

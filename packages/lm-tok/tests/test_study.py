@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from lm_tok_testdata import SHAKESPEARE, gutenberg_books
+
 from lm_tok import (
     FastEncoder,
     StudyConfig,
@@ -14,7 +16,6 @@ from lm_tok import (
     train_tokenizer,
 )
 from lm_tok.study import measure
-from lm_tok_testdata import SHAKESPEARE, gutenberg_books
 
 
 def test_study_reports_each_size_and_writes_table_and_plot(tmp_path):

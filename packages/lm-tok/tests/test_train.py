@@ -6,6 +6,9 @@ import json
 import re
 
 import pytest
+from lm_tok_testdata import hard_texts, training_texts
+from tokenizers import Tokenizer
+
 from lm_tok import (
     CHAT_TEMPLATE,
     SPECIAL_TOKENS,
@@ -16,8 +19,6 @@ from lm_tok import (
     train_tokenizer,
 )
 from lm_tok.explain import pretokens
-from lm_tok_testdata import hard_texts, training_texts
-from tokenizers import Tokenizer
 
 
 @pytest.mark.wheel
