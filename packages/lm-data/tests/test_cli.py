@@ -8,6 +8,7 @@ from lm_data.cli import load_config, main
 from lm_data.config import DedupConfig, ExecutorConfig, InputConfig, LanguageConfig
 
 
+@pytest.mark.wheel
 def test_bad_fields_name_themselves(tmp_path):
     with pytest.raises(ValueError, match=r"input.paths"):
         InputConfig(paths=[str(tmp_path / "missing.warc.gz")])
@@ -17,6 +18,11 @@ def test_bad_fields_name_themselves(tmp_path):
         DedupConfig(num_buckets=0)
     with pytest.raises(ValueError, match=r"executor.slurm.partition"):
         ExecutorConfig(kind="slurm")
+    with pytest.raises(ValueError, match=r"dedup.sentence_span"):
+        DedupConfig(sentence=True, sentence_span=0)
+    with pytest.raises(ValueError, match=r"dedup.sentence_min_words"):
+        DedupConfig(sentence_min_words=-1)
+    assert DedupConfig().sentence is False  # opt-in, as in FineWeb
 
 
 def test_toml_and_yaml_with_overrides(tmp_path):

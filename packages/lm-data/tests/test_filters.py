@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from datatrove.data import Document
 from datatrove.utils.word_tokenizers import load_word_tokenizer
 
@@ -28,6 +29,7 @@ def test_english_word_tokenizer_works_offline():
     assert len(tok.sent_tokenize("One sentence here. And a second one.")) == 2
 
 
+@pytest.mark.wheel
 def test_language_filter_uses_packaged_model_and_keeps_score():
     assert fasttext_lid176_path().name == "lid.176.ftz"
     f = language_filter(LanguageConfig(languages=["en"], threshold=0.65), None)
@@ -45,11 +47,15 @@ def test_url_filter_blocks_adult_domain_offline():
     assert f.filter(doc("x", url="https://www.pornhub.com/view"))[0] is False
 
 
+@pytest.mark.wheel
 def test_badwords_read_from_package():
     assert badwords_path("en") is not None and badwords_path("xx") is None
     f = PackagedC4BadWordsFilter(fail_on_missing_language=False)
     assert f.filter(doc("A calm text about gardening.", language="en")) is True
     assert f.filter(doc("this is a porn site.", language="en"))[0] is False
+    # The wheel ships every list and its licence: a wheel missing its data files fails here.
+    assert badwords_path("de") is not None and badwords_path("en").stat().st_size > 1000
+    assert (badwords_path("en").parent / "README.md").is_file()
 
 
 def test_decontamination_drops_gsm8k_test_question(shared):

@@ -18,6 +18,7 @@ from lm_data import (
     PipelineConfig,
     QualityConfig,
     URLFilterConfig,
+    build_stages,
     run,
     write_report,
 )
@@ -96,6 +97,23 @@ def _c4_docs(shared: Path, k: int) -> list[dict]:
     return [r for r in rows if len(r["text"].split(". ")) > 12][:k]
 
 
+def _dedup_only_cfg(tmp_path: Path, docs: list[dict], **dedup) -> PipelineConfig:
+    """One JSONL input file of `docs`, every filter off: only dedup (and PII) runs."""
+    (tmp_path / "in").mkdir()
+    with gzip.open(tmp_path / "in" / "docs.jsonl.gz", "wt") as f:
+        f.write("".join(json.dumps(d) + "\n" for d in docs))
+    return PipelineConfig(
+        input=InputConfig(paths=[str(tmp_path / "in")], format="jsonl"),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        extract=ExtractConfig(extractor="none"),
+        url_filter=URLFilterConfig(enabled=False),
+        language=LanguageConfig(enabled=False),
+        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
+                              c4_badwords=False, fineweb_quality=False),
+        dedup=DedupConfig(**dedup),
+    )
+
+
 def test_minhash_and_exact_dedup_remove_planted_duplicates(shared, tmp_path):
     base = _c4_docs(shared, 4)
     sentences = base[1]["text"].split(". ")
@@ -108,19 +126,7 @@ def test_minhash_and_exact_dedup_remove_planted_duplicates(shared, tmp_path):
         {"id": "c", "text": base[2]["text"], "metadata": {"url": "https://e.example.com/"}},
         {"id": "d", "text": base[3]["text"], "metadata": {"url": "https://f.example.com/"}},
     ]
-    (tmp_path / "in").mkdir()
-    with gzip.open(tmp_path / "in" / "docs.jsonl.gz", "wt") as f:
-        f.write("".join(json.dumps(d) + "\n" for d in docs))
-    cfg = PipelineConfig(
-        input=InputConfig(paths=[str(tmp_path / "in")], format="jsonl"),
-        output=OutputConfig(dir=str(tmp_path / "run")),
-        extract=ExtractConfig(extractor="none"),
-        url_filter=URLFilterConfig(enabled=False),
-        language=LanguageConfig(enabled=False),
-        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
-                              c4_badwords=False, fineweb_quality=False),
-    )
-    root = run(cfg)
+    root = run(_dedup_only_cfg(tmp_path, docs))
     kept = {d["id"] for d in iter_docs(root / "output")}
     exact = {d["id"] for d in iter_docs(root / "excluded" / "exact_dedup")}
     near = {d["id"] for d in iter_docs(root / "excluded" / "minhash_dedup")}
@@ -129,3 +135,46 @@ def test_minhash_and_exact_dedup_remove_planted_duplicates(shared, tmp_path):
     assert {"c", "d"} <= kept and len(kept) == 4
     r = json.loads((write_report(root).parent / "report.json").read_text())
     assert r["minhash_cluster_sizes"].get("2") == 1
+
+
+BOILERPLATE = ("We use cookies to give you the best experience on our website. "
+               "By continuing to browse the site you agree to our use of cookies. "
+               "Read our privacy policy to find out more about how we handle your data.")
+
+
+def test_sentence_dedup_cuts_planted_boilerplate_and_excludes_emptied_documents(shared, tmp_path):
+    base = _c4_docs(shared, 3)
+    docs = [{"id": f"page{i}", "text": f"{BOILERPLATE}\n\n{b['text']}", "metadata": {}} for i, b in enumerate(base)]
+    docs += [
+        {"id": "short", "text": f"{BOILERPLATE}\n\nThanks for reading. See you soon. Bye now.", "metadata": {}},
+        {"id": "only-boilerplate", "text": BOILERPLATE, "metadata": {}},
+    ]
+    # MinHash off: it would take "only-boilerplate" as a near duplicate of "short" first.
+    root = run(_dedup_only_cfg(tmp_path, docs, minhash=False, sentence=True))
+    kept = {d["id"]: d for d in iter_docs(root / "output")}
+    excluded = {d["id"]: d for d in iter_docs(root / "excluded" / "sentence_dedup")}
+    assert set(kept) == {"page0", "page1", "page2"}
+    assert [i for i, d in kept.items() if "We use cookies" in d["text"]] == ["page0"]
+    for i in ("page1", "page2"):
+        assert kept[i]["text"].strip() == base[int(i[-1])]["text"].strip()
+        assert kept[i]["metadata"]["sentence_dedup_removed_chars"] > len(BOILERPLATE)
+    assert excluded["short"]["metadata"]["filter_reason"] == "too_few_words"
+    assert excluded["only-boilerplate"]["metadata"]["filter_reason"] == "empty"
+    assert excluded["short"]["text"] == docs[3]["text"]  # the full original is kept, nothing lost
+    md = write_report(root).read_text()
+    r = json.loads((root / "report" / "report.json").read_text())
+    row = next(row for row in r["filters"] if row["filter"] == "sentence_dedup")
+    assert (row["in"], row["out"], row["removed"]) == (5, 3, 2)
+    assert r["sentence_dedup"]["removed_spans"] == 4 and r["sentence_dedup"]["shortened"] == 2
+    assert r["sentence_dedup"]["removed_sentences"] >= 12
+    assert r["accounted"] == len(docs) and "## Sentence dedup" in md
+
+
+def test_sentence_dedup_stages_chain_after_minhash(tmp_path):
+    stages = build_stages(_dedup_only_cfg(tmp_path, [{"id": "x", "text": "x"}], sentence=True))
+    assert [s.name for s in stages] == ["filter", "exact_find", "exact_filter", "minhash_buckets",
+                                        "minhash_cluster", "minhash_filter", "sentence_find", "final"]
+    names = [[type(step).__name__ for step in s.pipeline] for s in stages]
+    assert names[5][-2:] == ["JsonlWriter", "SentenceDedupSignature"]
+    assert names[-1][:2] == ["RankFileReader", "SentenceDedup"]
+    assert "SentenceDedup" not in str(names[:5])

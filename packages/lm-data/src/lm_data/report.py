@@ -29,7 +29,10 @@ STEP_FOLDERS = {
     "Decontamination": "decontamination",
     "exact-deduplication stage 3": "exact_dedup",
     "MinHash stage 4": "minhash_dedup",
+    "Sentence dedup": "sentence_dedup",
 }
+# Stats of the sentence-dedup step about the spans it cut out of documents it kept.
+SENTENCE_CUTS = ("shortened", "removed_spans", "removed_sentences", "removed_chars")
 
 
 def _value(v: Any) -> float:
@@ -77,6 +80,8 @@ def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
             rows.append({"filter": folder, "in": total, "out": out, "removed": total - out,
                          "share_removed": (total - out) / total if total else 0.0,
                          "top_reasons": Counter(reasons).most_common(3)})
+            if folder == "sentence_dedup":
+                rows[-1]["cuts"] = {k: int(stats.get(k, 0)) for k in SENTENCE_CUTS}
     return reader, rows
 
 
@@ -113,6 +118,7 @@ def collect(run_dir: str | Path) -> dict:
         "filters": rows,
         "languages": dict(Counter(d.get("metadata", {}).get("language", "?") for d in output).most_common()),
         "minhash_cluster_sizes": {str(k): v for k, v in sorted(clusters.items())},
+        "sentence_dedup": next((row.pop("cuts") for row in rows if "cuts" in row), None),
     }
 
 
@@ -142,6 +148,12 @@ def _markdown(r: dict) -> str:
     lines += [f"| {k} | {v} |" for k, v in r["languages"].items()]
     lines += ["", "## MinHash cluster sizes of kept documents", "", "| cluster size | kept documents |", "|---:|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["minhash_cluster_sizes"].items()]
+    if r["sentence_dedup"] is not None:
+        c = r["sentence_dedup"]
+        lines += ["", "## Sentence dedup", "",
+                  f"Duplicated spans cut: {c['removed_spans']} ({c['removed_sentences']} sentences, "
+                  f"{c['removed_chars']} characters), including those of dropped documents; documents kept "
+                  f"shorter: {c['shortened']} (dropped ones are in the filter table above)."]
     return "\n".join(lines) + "\n"
 
 
