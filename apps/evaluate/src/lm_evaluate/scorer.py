@@ -165,8 +165,9 @@ class Scorer:
 
     # -- generation ------------------------------------------------------------------------
     def generate_text(self, prompt_ids: Sequence[int], *, max_new_tokens: int,
-                      stop: Sequence[str] = (), stop_ids: Sequence[int] = ()) -> str:
-        """Greedy continuation of `prompt_ids`, cut at the first stop string or stop token."""
+                      stop: Sequence[str] = (), stop_ids: Sequence[int] = (),
+                      temperature: float = 0.0, seed: int | None = None) -> str:
+        """Continuation of `prompt_ids` (greedy by default), cut at the first stop string or token."""
         room = self.model.config.max_seq_len - max_new_tokens
         if room < 1:
             raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt "
@@ -175,7 +176,8 @@ class Scorer:
         stops = {self.eos_id, *stop_ids}
         out: list[int] = []
         text = ""
-        for token in generate(self.model, prompt, max_new_tokens, temperature=0.0, stop_ids=stops):
+        for token in generate(self.model, prompt, max_new_tokens, temperature=temperature,
+                              stop_ids=stops, seed=seed):
             if token in stops:
                 break
             out.append(token)
