@@ -10,6 +10,9 @@ from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 
+# Tiny models run fastest on one thread, and the test machine's 2 cores are shared.
+torch.set_num_threads(1)
+
 DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
 
 
@@ -22,7 +25,7 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory, data_dir) -> Path:
-    text = (data_dir / "pretrain" / "tinyshakespeare.txt").read_text()[:200_000]
+    text = (data_dir / "pretrain" / "tinyshakespeare.txt").read_text()[:100_000]
     cfg = TokenizerConfig(vocab_size=600)
     tok_dir = save_tokenizer(train_tokenizer([text], cfg), tmp_path_factory.mktemp("tok"), cfg)
     torch.manual_seed(0)

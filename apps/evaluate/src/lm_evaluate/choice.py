@@ -80,9 +80,14 @@ def mmlu_questions(rows: list[list[str]], subject: str, shots: list[list[str]]) 
 
 
 def run_mmlu(scorer: Scorer, path: Path, *, split: str = "test", shots: int = 0,
-             limit: int | None = None) -> dict[str, Any]:
+             limit: int | None = None, subjects: Sequence[str] = ()) -> dict[str, Any]:
     """Accuracy over all questions (and per subject); `limit` applies per subject."""
     rows = read_mmlu(path, split)
+    unknown = sorted(set(subjects) - set(rows))
+    if unknown:
+        raise ValueError(f"mmlu: unknown subjects {unknown} in {path}")
+    if subjects:
+        rows = {s: r for s, r in rows.items() if s in subjects}
     dev = read_mmlu(path, "dev") if shots else {}
     per_subject, questions, lls = {}, [], []
     for subject, subject_rows in rows.items():

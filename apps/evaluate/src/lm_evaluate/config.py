@@ -44,6 +44,8 @@ class EvalConfig:
     """Perplexity: tokens each sliding window advances (default: half the context window)."""
     mmlu_shots: int = 0
     """MMLU: examples from the subject's dev split put before each question (0-5)."""
+    mmlu_subjects: tuple[str, ...] = ()
+    """MMLU: only these subjects (file names without the split, e.g. abstract_algebra); default all 57."""
     mmlu_split: Literal["test", "val"] = "test"
     """MMLU: the split scored."""
     gsm8k_prompt: Literal["fewshot", "chat"] = "fewshot"

@@ -50,8 +50,9 @@ def read_mmlu(path: Path, split: str) -> dict[str, list[list[str]]]:
     """MMLU rows (question, A, B, C, D, answer) of one split, by subject, from the tar."""
     subjects: dict[str, list[list[str]]] = {}
     try:
-        with tarfile.open(path) as tar:
-            for member in sorted(tar.getmembers(), key=lambda m: m.name):
+        # Members are read in archive order: seeking back in a gzip stream decompresses it again.
+        with tarfile.open(path, "r|*") as tar:
+            for member in tar:
                 parts = Path(member.name).parts
                 if not member.isfile() or len(parts) < 2 or parts[-2] != split:
                     continue
@@ -64,6 +65,7 @@ def read_mmlu(path: Path, split: str) -> dict[str, list[list[str]]]:
                 subjects[subject] = rows
     except (OSError, tarfile.TarError) as e:
         raise ValueError(f"{path}: cannot read the MMLU tar: {e}") from e
+    subjects = dict(sorted(subjects.items()))
     if not subjects:
         raise ValueError(f"{path}: no {split} CSVs found (expected mmlu/{split}/<subject>_{split}.csv)")
     return subjects

@@ -36,7 +36,7 @@ def run_task(task: str, scorer: Scorer, cfg: EvalConfig, progress: bool = False)
         return run_piqa(scorer, cfg.path("piqa"), cfg.path("piqa_labels"), limit=cfg.limit)
     if task == "mmlu":
         return run_mmlu(scorer, cfg.path("mmlu"), split=cfg.mmlu_split, shots=cfg.mmlu_shots,
-                        limit=cfg.limit)
+                        limit=cfg.limit, subjects=cfg.mmlu_subjects)
     if task == "gsm8k":
         return run_gsm8k(scorer, cfg.path("gsm8k"), train_path=cfg.path("gsm8k_train"),
                          shots=cfg.gsm8k_shots, chat=cfg.gsm8k_prompt == "chat",
