@@ -1,0 +1,26 @@
+"""lm-chat: chat with an lm-model directory in the terminal or over an OpenAI-compatible API."""
+
+from lm_chat.config import ChatConfig
+from lm_chat.generation import (
+    ChatModel,
+    ContextLengthError,
+    Generation,
+    IncrementalDecoder,
+    SamplingConfig,
+    StopStrings,
+)
+from lm_chat.server import create_app, serve
+from lm_chat.terminal import chat_loop
+
+__all__ = [
+    "ChatConfig",
+    "ChatModel",
+    "ContextLengthError",
+    "Generation",
+    "IncrementalDecoder",
+    "SamplingConfig",
+    "StopStrings",
+    "chat_loop",
+    "create_app",
+    "serve",
+]

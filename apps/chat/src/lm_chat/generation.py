@@ -1,0 +1,224 @@
+"""Chat generation shared by the terminal and the server: prompt, sampling, streaming text.
+
+`ChatModel.start(messages, sampling)` renders the tokenizer's chat template, checks the
+context window, and returns a `Generation` that yields text pieces as lm-model's KV-cache
+`generate` samples tokens. Text is decoded incrementally so a multi-byte character split
+across byte-level tokens is emitted only once complete; generation stops on the end-of-turn
+token, eos, a stop string (never emitted, nor any text after it) or the token budget.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from lm_model import Transformer, generate, load_hf
+
+logger = logging.getLogger(__name__)
+
+#: Tokens that end an assistant turn besides the tokenizer's eos (lm-tok's is `<|eot|>`).
+END_OF_TURN_TOKENS = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<|end|>")
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass(kw_only=True)
+class SamplingConfig:
+    """How replies are sampled."""
+
+    temperature: float = 0.7
+    """Softmax temperature; 0 is greedy."""
+    top_k: int | None = None
+    """Sample among the k most likely tokens only."""
+    top_p: float | None = 0.9
+    """Nucleus sampling: the smallest set of tokens whose probability reaches top_p."""
+    max_new_tokens: int = 256
+    """Longest reply in tokens."""
+    seed: int | None = None
+    """Seed of the sampler, for reproducible replies."""
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature: must be >= 0, got {self.temperature}")
+        if self.top_k is not None and self.top_k < 1:
+            raise ValueError(f"top_k: must be >= 1, got {self.top_k}")
+        if self.top_p is not None and not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens: must be >= 1, got {self.max_new_tokens}")
+
+
+class IncrementalDecoder:
+    """Turns token ids into text pieces without splitting a multi-byte character.
+
+    It decodes a short window of recent tokens twice (with and without the newest) and
+    emits the difference once it no longer ends in U+FFFD, the mark of an incomplete UTF-8
+    sequence: the scheme of Hugging Face's text-generation-inference.
+    """
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.prefix = 0
+        self.read = 0
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    def push(self, token: int) -> str:
+        """The new text that `token` completes (possibly empty)."""
+        self.ids.append(token)
+        before = self._decode(self.ids[self.prefix:self.read])
+        after = self._decode(self.ids[self.prefix:])
+        if len(after) > len(before) and not after.endswith("\ufffd"):
+            self.prefix, self.read = self.read, len(self.ids)
+            return after[len(before):]
+        return ""
+
+    def flush(self) -> str:
+        """Whatever is left (an incomplete character decodes as U+FFFD)."""
+        before = self._decode(self.ids[self.prefix:self.read])
+        after = self._decode(self.ids[self.prefix:])
+        self.prefix = self.read = len(self.ids)
+        return after[len(before):]
+
+
+class StopStrings:
+    """Holds back text that may be the start of a stop string; reports when one appears."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.pending = ""
+
+    def push(self, text: str) -> tuple[str, bool]:
+        """(text safe to emit, whether a stop string was reached)."""
+        self.pending += text
+        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
+        if hits:
+            out, self.pending = self.pending[:min(hits)], ""
+            return out, True
+        keep = max((k for s in self.stops for k in range(1, len(s))
+                    if self.pending.endswith(s[:k])), default=0)
+        out = self.pending[:len(self.pending) - keep]
+        self.pending = self.pending[len(out):]
+        return out, False
+
+    def flush(self) -> str:
+        out, self.pending = self.pending, ""
+        return out
+
+
+class ContextLengthError(ValueError):
+    """The prompt, or prompt plus the requested reply, does not fit the model's context."""
+
+
+class Generation:
+    """One reply being generated: iterate it for text pieces; then read the counts."""
+
+    def __init__(self, chat: ChatModel, prompt_ids: list[int], sampling: SamplingConfig,
+                 max_new_tokens: int, stop: Sequence[str]) -> None:
+        self.chat = chat
+        self.prompt_ids = prompt_ids
+        self.sampling = sampling
+        self.max_new_tokens = max_new_tokens
+        self.stop = stop
+        self.completion_tokens = 0
+        self.finish_reason: str | None = None
+        self.text = ""
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.prompt_ids)
+
+    def __iter__(self) -> Iterator[str]:
+        for piece in self._pieces():
+            if piece:
+                self.text += piece
+                yield piece
+
+    def _pieces(self) -> Iterator[str]:
+        s = self.sampling
+        decoder, stops = IncrementalDecoder(self.chat.tokenizer), StopStrings(self.stop)
+        tokens = generate(self.chat.model, self.prompt_ids, self.max_new_tokens,
+                          temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
+                          stop_ids=self.chat.stop_ids, seed=s.seed)
+        for token in tokens:
+            self.completion_tokens += 1
+            if token in self.chat.stop_ids:
+                self.finish_reason = "stop"
+                break
+            text, stopped = stops.push(decoder.push(token))
+            yield text
+            if stopped:
+                self.finish_reason = "stop"
+                tokens.close()
+                return
+        text, stopped = stops.push(decoder.flush())
+        yield text
+        if not stopped:
+            yield stops.flush()
+        self.finish_reason = self.finish_reason or ("stop" if stopped else "length")
+
+
+class ChatModel:
+    """An lm-model with its tokenizer and chat template, loaded from a Hugging Face directory."""
+
+    def __init__(self, model: Transformer, tokenizer: Any, name: str) -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ValueError(f"{name}: the tokenizer has no chat template (tokenizer_config.json)")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        vocab = tokenizer.get_vocab()
+        self.stop_ids = {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
+        if tokenizer.eos_token_id is not None:
+            self.stop_ids.add(int(tokenizer.eos_token_id))
+        if not self.stop_ids:
+            raise ValueError(f"{name}: the tokenizer has neither an eos nor an end-of-turn token")
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str | None = None, dtype: str = "float32",
+             name: str | None = None) -> ChatModel:
+        from transformers import PreTrainedTokenizerFast
+
+        directory = Path(directory)
+        if dtype not in _DTYPES:
+            raise ValueError(f"dtype: {dtype!r} is not one of {sorted(_DTYPES)}")
+        if not (directory / "tokenizer.json").is_file():
+            raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model "
+                                    "with save_hf(model, dir, tokenizer_dir=...)")
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = load_hf(directory, dtype=_DTYPES[dtype], device=device)
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
+        return cls(model, tokenizer, name or directory.resolve().name)
+
+    @property
+    def context_length(self) -> int:
+        return self.model.config.max_seq_len
+
+    def prompt_ids(self, messages: Sequence[dict[str, str]]) -> list[int]:
+        """The chat template with the assistant's turn opened, as token ids."""
+        ids = self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
+                                                 tokenize=True, return_dict=False)
+        return list(ids)
+
+    def start(self, messages: Sequence[dict[str, str]], sampling: SamplingConfig, *,
+              max_new_tokens: int | None = None, stop: Sequence[str] = ()) -> Generation:
+        """A reply to `messages`; `max_new_tokens` (if given) must fit the context window.
+
+        Without it, the reply may use `sampling.max_new_tokens` or whatever room is left.
+        """
+        ids = self.prompt_ids(messages)
+        room = self.context_length - len(ids)
+        if room < 1:
+            raise ContextLengthError(f"the prompt is {len(ids)} tokens; this model's context "
+                                     f"length is {self.context_length}")
+        if max_new_tokens is not None and max_new_tokens > room:
+            raise ContextLengthError(
+                f"max_tokens {max_new_tokens} plus the prompt's {len(ids)} tokens exceeds this "
+                f"model's context length of {self.context_length}")
+        budget = min(max_new_tokens or sampling.max_new_tokens, room)
+        return Generation(self, ids, sampling, budget, stop)

@@ -1,0 +1,208 @@
+"""Token-level scoring of an lm-model: batched log-likelihoods, rolling NLL, greedy generation.
+
+Every task (ours and lm-eval's, through the adapter) goes through `Scorer`, so there is one
+place that pads, truncates and reads log-probabilities.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from lm_model import Transformer, generate, load_hf
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load_model_dir(directory: str | Path, *, device: str | None = None,
+                   dtype: str = "float32") -> tuple[Transformer, object]:
+    """The model and tokenizer of a Hugging Face directory written by `save_hf(..., tokenizer_dir=)`."""
+    from transformers import PreTrainedTokenizerFast
+
+    directory = Path(directory)
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype: {dtype!r} is not one of {sorted(_DTYPES)}")
+    if not (directory / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model with "
+                                "save_hf(model, dir, tokenizer_dir=...)")
+    model = load_hf(directory, dtype=_DTYPES[dtype], device=device or default_device())
+    model.eval()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
+    # Windows are cut to the model's context here; transformers' length warning is noise.
+    tokenizer.model_max_length = 1 << 62
+    return model, tokenizer
+
+
+@dataclass
+class TokenRequest:
+    """Score `continuation` given `context` (token ids; the context is never empty)."""
+
+    context: list[int]
+    continuation: list[int]
+
+
+class Scorer:
+    """Log-likelihoods of continuations under a model, in padded batches.
+
+    Requests whose model input is identical (e.g. the four one-token answer letters of an
+    MMLU question) share one forward pass. Inputs longer than the context window lose their
+    oldest tokens, never the continuation's.
+    """
+
+    def __init__(self, model: Transformer, tokenizer: object, *, batch_size: int = 16,
+                 max_length: int | None = None, progress: bool = False) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.max_length = min(max_length or model.config.max_seq_len, model.config.max_seq_len)
+        self.progress = progress
+        self.device = next(model.parameters()).device
+        self.bos_id = _token_id(tokenizer, "bos_token_id")
+        self.eos_id = _token_id(tokenizer, "eos_token_id")
+        self.pad_id = _token_id(tokenizer, "pad_token_id", default=self.eos_id)
+
+    # -- text helpers ----------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        """Ids of `text`, with no special tokens added."""
+        return list(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def encode_pair(self, context: str, continuation: str) -> TokenRequest:
+        """Encode context+continuation jointly, as a model saw them, then split.
+
+        Trailing whitespace of the context moves to the continuation (as lm-eval does), and
+        the context always starts with bos, the token every training document starts with.
+        """
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces:
+            context, continuation = context[:-n_spaces], context[-n_spaces:] + continuation
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        if whole[:len(ctx)] != ctx:  # the tokenizer merged across the boundary
+            return TokenRequest([self.bos_id, *ctx], self.encode(continuation))
+        return TokenRequest([self.bos_id, *ctx], whole[len(ctx):])
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _input(self, req: TokenRequest) -> tuple[int, ...]:
+        if not req.context:
+            raise ValueError("a request needs a non-empty context (at least bos)")
+        if not req.continuation:
+            raise ValueError("a request needs a non-empty continuation")
+        if len(req.continuation) > self.max_length:
+            raise ValueError(f"continuation of {len(req.continuation)} tokens exceeds the "
+                             f"context window of {self.max_length}")
+        whole = req.context + req.continuation
+        return tuple(whole[-(self.max_length + 1):][:-1])
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: Sequence[TokenRequest]) -> list[tuple[float, bool]]:
+        """(sum of log p(continuation | context), whether greedy decoding gives it) per request."""
+        inputs = [self._input(r) for r in requests]
+        unique = sorted(set(inputs), key=len, reverse=True)
+        row_of = {inp: i for i, inp in enumerate(unique)}
+        by_input: dict[int, list[int]] = {}
+        for k, inp in enumerate(inputs):
+            by_input.setdefault(row_of[inp], []).append(k)
+        results: list[tuple[float, bool]] = [(0.0, False)] * len(requests)
+        batches = range(0, len(unique), self.batch_size)
+        quiet = not self.progress or len(batches) < 4
+        for start in tqdm(batches, desc="scoring", disable=quiet, leave=False):
+            chunk = unique[start:start + self.batch_size]
+            logits = self._forward(chunk)
+            for j, inp in enumerate(chunk):
+                for k in by_input[start + j]:
+                    cont = requests[k].continuation
+                    rows = logits[j, len(inp) - len(cont):len(inp)].float().log_softmax(-1)
+                    target = torch.tensor(cont, device=rows.device)
+                    logprob = rows.gather(-1, target[:, None]).sum().item()
+                    greedy = bool((rows.argmax(-1) == target).all())
+                    results[k] = (logprob, greedy)
+        return results
+
+    def _forward(self, chunk: list[tuple[int, ...]]) -> torch.Tensor:
+        """Logits of right-padded inputs; causal attention keeps padding out of real positions."""
+        width = len(chunk[0])
+        batch = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
+        for j, inp in enumerate(chunk):
+            batch[j, :len(inp)] = torch.tensor(inp, dtype=torch.long)
+        return self.model(batch.to(self.device))
+
+    def rolling_windows(self, ids: Sequence[int], stride: int | None = None) -> list[TokenRequest]:
+        """Sliding windows that score every token of `ids` exactly once.
+
+        The sequence is bos + ids; the first window scores up to `max_length` tokens, each
+        later one advances by `stride` tokens and keeps up to `max_length - stride` tokens
+        of the previous text as context (the Hugging Face perplexity recipe).
+        """
+        stride = stride or self.max_length
+        if not 0 < stride <= self.max_length:
+            raise ValueError(f"stride must be in 1..{self.max_length}, got {stride}")
+        seq = [self.bos_id, *ids]
+        windows = []
+        done = 1  # seq[:done] is context only or already scored
+        while done < len(seq):
+            end = min(len(seq), self.max_length + 1 if done == 1 else done + stride)
+            start = max(0, end - self.max_length - 1)
+            windows.append(TokenRequest(seq[start:done], seq[done:end]))
+            done = end
+        return windows
+
+    def rolling_nll(self, ids: Sequence[int], stride: int | None = None) -> float:
+        """Total negative log-likelihood in nats of `ids` after bos."""
+        return -sum(lp for lp, _ in self.loglikelihood(self.rolling_windows(ids, stride)))
+
+    # -- generation ------------------------------------------------------------------------
+    def generate_text(self, prompt_ids: Sequence[int], *, max_new_tokens: int,
+                      stop: Sequence[str] = (), stop_ids: Sequence[int] = (),
+                      temperature: float = 0.0, seed: int | None = None) -> str:
+        """Continuation of `prompt_ids` (greedy by default), cut at the first stop string or token."""
+        room = self.model.config.max_seq_len - max_new_tokens
+        if room < 1:
+            raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt "
+                             f"(max_seq_len {self.model.config.max_seq_len})")
+        prompt = list(prompt_ids)[-room:]
+        stops = {self.eos_id, *stop_ids}
+        out: list[int] = []
+        text = ""
+        for token in generate(self.model, prompt, max_new_tokens, temperature=temperature,
+                              stop_ids=stops, seed=seed):
+            if token in stops:
+                break
+            out.append(token)
+            # Decoding the whole reply each step is cheap next to a forward pass, and never
+            # splits a multi-byte character.
+            text = self.tokenizer.decode(out, skip_special_tokens=True)
+            if any(s in text for s in stop):
+                break
+        return cut_at_stop(text, stop)
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to the earliest occurrence of any stop string."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=len(text))
+    return text[:cut]
+
+
+def bits_per_byte(nll_nats: float, n_bytes: int) -> float:
+    return nll_nats / (math.log(2) * n_bytes)
+
+
+def _token_id(tokenizer: object, attr: str, default: int | None = None) -> int:
+    value = getattr(tokenizer, attr, None)
+    if value is None:
+        if default is None:
+            raise ValueError(f"tokenizer has no {attr.removesuffix('_id')}: check tokenizer_config.json")
+        return default
+    return int(value)
