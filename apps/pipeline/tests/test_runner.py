@@ -1,0 +1,101 @@
+import json
+
+import pytest
+
+from lm_pipeline.config import STAGES, PipelineConfig, demo_dir
+from lm_pipeline.corpus import strip_gutenberg
+from lm_pipeline.runner import MARKER, run_stages
+
+
+def _recording_stages(calls):
+    def make(stage):
+        def fn(cfg, out):
+            calls.append(stage)
+            (out / "output.txt").write_text(stage)
+            return {"stage": stage}
+        return fn
+    return {s: make(s) for s in STAGES}
+
+
+@pytest.mark.wheel
+def test_stages_are_cached_and_redone_from_a_changed_stage(tmp_path):
+    cfg = PipelineConfig.from_preset("micro", run_dir=tmp_path)
+    calls = []
+    run_stages(cfg, _recording_stages(calls))
+    assert calls == list(STAGES)
+    assert all((tmp_path / s / MARKER).is_file() for s in STAGES)
+
+    calls.clear()
+    results = run_stages(cfg, _recording_stages(calls))
+    assert calls == [] and all(r.skipped for r in results)
+
+    # A new SFT setting redoes SFT and everything after it, nothing before.
+    cfg.sft.max_steps += 1
+    run_stages(cfg, _recording_stages(calls))
+    assert calls == list(STAGES[STAGES.index("sft"):])
+
+    calls.clear()
+    run_stages(cfg, _recording_stages(calls), redo_from="eval")
+    assert calls == ["eval", "chat", "report"]
+
+
+@pytest.mark.wheel
+def test_a_failed_stage_leaves_no_marker_and_reruns(tmp_path):
+    cfg = PipelineConfig.from_preset("micro", run_dir=tmp_path)
+    calls = []
+    stages = _recording_stages(calls)
+
+    def broken(cfg, out):
+        (out / "partial").write_text("half")
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError):
+        run_stages(cfg, {**stages, "pretrain": broken})
+    assert not (tmp_path / "pretrain" / MARKER).exists()
+    calls.clear()
+    run_stages(cfg, stages)
+    assert calls == list(STAGES[STAGES.index("pretrain"):])
+    assert not (tmp_path / "pretrain" / "partial").exists()  # the folder was emptied first
+
+
+@pytest.mark.wheel
+@pytest.mark.parametrize(("section", "change", "field"), [
+    ("pretrain", {"model": "huge"}, "pretrain.model"),
+    ("pretrain", {"steps": 0}, "pretrain.steps"),
+    ("tokenize", {"vocab_size": 100}, "tokenize.vocab_size"),
+    ("sft", {"lr": -1.0}, "align.lr"),
+    ("eval", {"gsm8k_limit": -1}, "eval.gsm8k_limit"),
+])
+def test_bad_settings_fail_before_any_work_naming_the_field(section, change, field):
+    cfg = PipelineConfig.from_preset("micro")
+    values = {**json.loads(json.dumps(cfg.section(section)["config"])), **change}
+    with pytest.raises(ValueError, match=field.replace(".", r"\.")):
+        type(getattr(cfg, section))(**values)
+
+
+@pytest.mark.wheel
+def test_unknown_preset_stage_and_data_dir_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="'huge'"):
+        PipelineConfig.from_preset("huge")
+    with pytest.raises(ValueError, match="--from"):
+        run_stages(PipelineConfig(run_dir=tmp_path), {}, redo_from="nope")
+    with pytest.raises(FileNotFoundError, match="web"):
+        PipelineConfig(data_dir=tmp_path)
+
+
+@pytest.mark.wheel
+def test_demo_pack_ships_with_its_provenance():
+    demo = demo_dir()
+    readme = (demo / "README.md").read_text()
+    files = [p for p in demo.rglob("*") if p.is_file() and p.name != "README.md"]
+    assert sum(p.stat().st_size for p in files) < 6_000_000
+    for p in files:
+        stem = p.name.removesuffix("-labels.lst")
+        assert p.name in readme or stem.split(".")[0] in readme, f"{p.name} has no provenance row"
+    assert "BY-NC" not in readme  # non-commercial data never ships
+
+
+def test_gutenberg_header_and_footer_are_stripped():
+    text = "Title\r\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\r\nChapter 1\r\nText.\r\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\r\nLicence"
+    assert strip_gutenberg(text) == "Chapter 1\r\nText."
+    assert strip_gutenberg("plain text") == "plain text"
