@@ -22,6 +22,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from lm_model import ModelConfig, Transformer
 from torch import nn
+from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
 
 from lm_dist.checkpoint import Checkpointer, latest_checkpoint
@@ -56,9 +57,11 @@ class TrainResult:
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0) -> torch.Tensor:
     """Mean next-token cross-entropy, plus z_loss·mean(logsumexp²) when z_loss > 0."""
-    loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+    # At least fp32 for the softmax (bf16 logits lose the small probabilities), float64 kept.
+    logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
     if z_loss:
-        loss = loss + z_loss * torch.logsumexp(logits.float(), dim=-1).pow(2).mean()
+        loss = loss + z_loss * torch.logsumexp(logits, dim=-1).pow(2).mean()
     return loss
 
 
@@ -159,7 +162,9 @@ def forward_backward(model: Model, inputs: torch.Tensor, targets: torch.Tensor,
         logits = model.parts[0](inputs)
         loss = cross_entropy(logits, targets, cfg.train.z_loss) / cfg.train.grad_accum
         loss.backward()
-    return loss.detach()
+    loss = loss.detach()
+    # Under loss parallel the loss is a replicated DTensor.
+    return loss.full_tensor() if isinstance(loss, DTensor) else loss
 
 
 @torch.no_grad()
@@ -182,6 +187,7 @@ def evaluate(model: Model, shards: TokenShards, cfg: TrainConfig, mesh: Mesh) ->
         else:
             with model.context():
                 loss = cross_entropy(model.parts[0](inputs), targets, 0.0)
+                loss = loss.full_tensor() if isinstance(loss, DTensor) else loss
         total += _global_mean(loss, model, mesh)
     for part in model.parts:
         part.train()
