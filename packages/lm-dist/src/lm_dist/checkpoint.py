@@ -22,6 +22,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
+from lm_model import ModelConfig, Transformer
+from lm_model.hf import save_hf
 from torch import nn
 from torch.distributed.checkpoint import FileSystemReader
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
@@ -32,9 +34,6 @@ from torch.distributed.checkpoint.state_dict import (
     set_model_state_dict,
     set_optimizer_state_dict,
 )
-
-from lm_model import ModelConfig, Transformer
-from lm_model.hf import save_hf
 
 from lm_dist.config import CheckpointConfig
 
@@ -90,14 +89,16 @@ def resolve_checkpoint(path: str | Path) -> Path:
 class _SafeUnpickler(pickle.Unpickler):
     """DCP's `.metadata` file is a pickle: allow only the classes that describe a checkpoint."""
 
-    _BUILTINS = {"set", "frozenset", "slice", "list", "dict", "tuple", "int", "float", "str",
-                 "bytes", "bool", "complex", "getattr"}
+    _BUILTINS = frozenset({"set", "frozenset", "slice", "list", "dict", "tuple", "int", "float",
+                           "str", "bytes", "bool", "complex"})
 
     def find_class(self, module: str, name: str) -> Any:
         allowed = (
             module.startswith("torch.distributed.checkpoint.")
             or (module == "builtins" and name in self._BUILTINS)
             or (module == "collections" and name == "OrderedDict")
+            or (module == "pathlib" and name in ("Path", "PosixPath", "PurePosixPath",
+                                                  "WindowsPath", "PureWindowsPath"))
             or (module == "torch" and (name == "Size" or isinstance(getattr(torch, name, None), torch.dtype)))
             or (module in ("torch._utils", "torch.serialization") and name.startswith("_"))
         )
@@ -215,15 +216,26 @@ def export(checkpoint: str | Path, out_dir: str | Path, *, tokenizer_dir: str | 
     Runs in one process with no process group: DCP reads every rank's shards into the full
     tensors of a freshly built model, whatever layout saved them.
     """
+    return save_hf(load_model(checkpoint), out_dir, dtype=dtype, tokenizer_dir=tokenizer_dir)
+
+
+def load_model(checkpoint: str | Path) -> Transformer:
+    """The whole model of a committed checkpoint, in one process, whatever layout saved it."""
     path = resolve_checkpoint(checkpoint)
     meta = json.loads((path / META).read_text())
     if "model_config" not in meta:
         raise ValueError(f"{path / META}: field 'model_config' missing")
-    model = Transformer(ModelConfig.from_dict(meta["model_config"]))
-    state = {"model": model.state_dict()}
+    with torch.device("meta"):
+        model = Transformer(ModelConfig.from_dict(meta["model_config"]))
+    model.to_empty(device="cpu")
+    dtype = getattr(torch, meta.get("param_dtype", "float32"))
+    state = {"model": {k: torch.empty_like(v, dtype=dtype) for k, v in model.state_dict().items()}}
     dcp.load(state, storage_reader=SafeFileSystemReader(path), no_dist=True)
-    model.load_state_dict(state["model"])
-    return save_hf(model, out_dir, dtype=dtype, tokenizer_dir=tokenizer_dir)
+    model.load_state_dict(state["model"], assign=True)
+    if model.config.tie_embeddings:
+        model.output.weight = model.tok_embeddings.weight
+    model.init_buffers("cpu")
+    return model
 
 
 def _write_synced(path: Path, text: str) -> None:
@@ -234,4 +246,5 @@ def _write_synced(path: Path, text: str) -> None:
 
 
 __all__ = ["COMMITTED", "Checkpointer", "SafeFileSystemReader", "committed_checkpoints", "export",
+           "load_model",
            "latest_checkpoint", "resolve_checkpoint"]

@@ -35,7 +35,7 @@ def _positive(obj: Any, *names: str) -> None:
 class ModelSection:
     """Which lm-model shape to train."""
 
-    preset: str = "debug"
+    preset: str = "tiny"
     """Name of an `lm_model.PRESETS` entry."""
     overrides: dict[str, int | float | bool | str] = field(default_factory=dict)
     """ModelConfig fields replacing the preset's (e.g. `vocab_size = 8192`)."""
@@ -54,7 +54,7 @@ class ModelSection:
 
 @dataclass(kw_only=True)
 class ParallelConfig:
-    """How the world's ranks are laid out: pp × dp_replicate × dp_shard × tp."""
+    """How the world's ranks are laid out: pp x dp_replicate x dp_shard x tp."""
 
     dp_replicate: int = 1
     """Replicas of the (sharded) model; >1 with dp_shard>1 is HSDP."""
@@ -173,7 +173,7 @@ class DataConfig:
     seq_len: int = 512
     """Tokens per training sequence (the model sees seq_len inputs and seq_len targets)."""
     batch_size: int = 8
-    """Sequences per data-parallel rank per micro-step (global batch = this × dp × grad_accum)."""
+    """Sequences per data-parallel rank per micro-step (global batch = this x dp x grad_accum)."""
     seed: int = 0
     """Seed of the sequence order; the same seed gives the same batches in every layout."""
     check_token_ids: bool = True

@@ -3,7 +3,7 @@
 The shards of a directory are read through `np.memmap` as one token stream (documents are
 already separated by eos), cut into windows of seq_len + 1 tokens that overlap by one (the
 inputs and their next-token targets). Each epoch visits the windows in an order drawn
-from the seed, and step k takes windows [k·G, (k+1)·G) of that endless sequence, G being
+from the seed, and step k takes windows [k*G, (k+1)*G) of that endless sequence, G being
 the global batch; data-parallel rank r takes its contiguous slice of those. The position
 is one integer, so a resumed run continues with exactly the next batch, in any layout
 that keeps the global batch (and still deterministically if it changes).

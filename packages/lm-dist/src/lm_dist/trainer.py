@@ -56,7 +56,7 @@ class TrainResult:
 
 
 def cross_entropy(logits: torch.Tensor, targets: torch.Tensor, z_loss: float = 0.0) -> torch.Tensor:
-    """Mean next-token cross-entropy, plus z_loss·mean(logsumexp²) when z_loss > 0."""
+    """Mean next-token cross-entropy, plus z_loss*mean(logsumexp²) when z_loss > 0."""
     # At least fp32 for the softmax (bf16 logits lose the small probabilities), float64 kept.
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
     loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
@@ -218,6 +218,7 @@ class _Run:
         return {"data": self.loader.state_dict(),
                 "schedulers": [s.state_dict() for s in self.schedulers],
                 "model_config": self.model_config.to_dict(),
+                "param_dtype": "float64" if self.cfg.train.dtype == "float64" else "float32",
                 "parallel": vars(self.mesh.parallel), "bad_in_a_row": self.bad_in_a_row}
 
     def save(self) -> None:
