@@ -104,8 +104,9 @@ def clip_grad_norm_(parameters: Iterable[torch.Tensor], max_norm: float, *,
     params = list(parameters)
     norm = grad_norm(params, pp_group=pp_group)
     if max_norm > 0 and torch.isfinite(norm):
-        grads = [p.grad for p in params if p.grad is not None]
-        torch.nn.utils.clip_grads_with_norm_(grads, max_norm, norm.to(grads[0].dtype), foreach=True)
+        with_grad = [p for p in params if p.grad is not None]
+        torch.nn.utils.clip_grads_with_norm_(with_grad, max_norm, norm.to(with_grad[0].grad.dtype),
+                                             foreach=True)
     return norm
 
 
