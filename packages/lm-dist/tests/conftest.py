@@ -30,14 +30,14 @@ def val_dir(tmp_path_factory) -> Path:
                         num_shards=1, seed=1)
 
 
-def make_cfg(run_dir: Path, data: Path, *, steps: int = 3, n_layers: int = 2,
+def make_cfg(run_dir: Path, data_dir: Path, *, steps: int = 3, n_layers: int = 2,
              batch_size: int = 8, parallel: dict | None = None, **sections) -> TrainConfig:
     """A float64 debug-model run with active clipping, no wandb, no progress bar."""
     metrics = {"wandb_mode": "disabled", "progress": False, "peak_flops": 1e11,
                **sections.pop("metrics", {})}
     train = {"steps": steps, "dtype": "float64", **sections.pop("train", {})}
     checkpoint = {"interval": 100, **sections.pop("checkpoint", {})}
-    data_cfg = {"path": str(data), "seq_len": 32, "batch_size": batch_size,
+    data_cfg = {"path": str(data_dir), "seq_len": 32, "batch_size": batch_size,
                 **sections.pop("data", {})}
     optim = {"lr": 1e-2, "max_grad_norm": 0.5, **sections.pop("optim", {})}
     assert not sections, sections
