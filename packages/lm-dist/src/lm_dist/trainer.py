@@ -345,7 +345,8 @@ def train(cfg: TrainConfig, *, on_step: Callable[[int], None] | None = None) -> 
             if run.val_shards is not None and (val_due or last):
                 result.val_losses[run.step] = evaluate(run.model, run.val_shards, cfg, run.mesh)
                 metrics.log(run.step, {"val_loss": result.val_losses[run.step]})
-            if run.checkpointer.due(run.step, cfg.train.steps):
+            # Never checkpoint in the middle of a non-finite streak.
+            if run.checkpointer.due(run.step, cfg.train.steps) and not run.bad_in_a_row:
                 run.save()
             metrics.advance()
             if on_step is not None:
