@@ -63,8 +63,15 @@ def _plain(args) -> float:
 
 def _lm_dist(args, compile_blocks: bool) -> float:
     from lm_dist import trainer
-    from lm_dist.config import (CheckpointConfig, DataConfig, MetricsConfig, ModelSection,
-                                ScheduleConfig, TrainConfig, TrainingConfig)
+    from lm_dist.config import (
+        CheckpointConfig,
+        DataConfig,
+        MetricsConfig,
+        ModelSection,
+        ScheduleConfig,
+        TrainConfig,
+        TrainingConfig,
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         from lm_model import PRESETS
@@ -102,7 +109,6 @@ def _measure(arm: str, args) -> float:
 
 def _peak(threads: int) -> float:
     import torch
-
     from lm_dist.metrics import measure_matmul_peak
 
     torch.set_num_threads(threads)

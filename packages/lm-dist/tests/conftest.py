@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lm_dist.config import (  # noqa: E402
+from lm_dist.config import (
     CheckpointConfig,
     DataConfig,
     MetricsConfig,
@@ -16,7 +16,7 @@ from lm_dist.config import (  # noqa: E402
     TrainConfig,
     TrainingConfig,
 )
-from shards import write_shards  # noqa: E402
+from shards import write_shards
 
 
 @pytest.fixture(scope="session")

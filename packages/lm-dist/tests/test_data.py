@@ -74,11 +74,11 @@ def _corrupt(directory, **changes):
 
 
 def test_manifest_errors_name_the_file_and_field(tmp_path):
-    with pytest.raises(FileNotFoundError, match="manifest.json"):
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
         TokenShards(tmp_path)
     d = write_shards(tmp_path / "a", num_tokens=1000, num_shards=1)
     _corrupt(d, dtype="int8")
-    with pytest.raises(ValueError, match="manifest.json.*'dtype'"):
+    with pytest.raises(ValueError, match=r"manifest\.json.*'dtype'"):
         TokenShards(d)
     d = write_shards(tmp_path / "b", num_tokens=1000, num_shards=1)
     _corrupt(d, eos_id=None)
@@ -86,7 +86,7 @@ def test_manifest_errors_name_the_file_and_field(tmp_path):
         TokenShards(d)
     d = write_shards(tmp_path / "c", num_tokens=1000, num_shards=1)
     (d / "shard-00000.bin").write_bytes(b"\0" * 10)
-    with pytest.raises(ValueError, match="shard-00000.bin.*num_tokens"):
+    with pytest.raises(ValueError, match=r"shard-00000\.bin.*num_tokens"):
         TokenShards(d)
 
 

@@ -10,12 +10,14 @@ at any point is never picked as the latest. Model and optimizer state go through
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import pickle
 import re
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,14 @@ _OPTIM_OPTIONS = StateDictOptions(flatten_optimizer_state_dict=True)
 
 def _rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
+
+
+@contextlib.contextmanager
+def _single_process_ok():
+    """DCP warns that it assumes one process when there is no process group: that is intended."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
 
 
 def _barrier() -> None:
@@ -163,7 +173,8 @@ class Checkpointer:
         _barrier()
         state = {"model": model_state(parts), "optimizer": optimizer_state(parts, optimizers),
                  f"rng_rank{_rank()}": _rng_state()}
-        dcp.save(state, checkpoint_id=tmp, no_dist=not dist.is_initialized())
+        with _single_process_ok():
+            dcp.save(state, checkpoint_id=tmp, no_dist=not dist.is_initialized())
         if _rank() == 0:
             world = dist.get_world_size() if dist.is_initialized() else 1
             (tmp / META).write_text(json.dumps({**meta, "step": step, "world_size": world}, indent=2))
@@ -195,7 +206,9 @@ class Checkpointer:
         rng_key = f"rng_rank{_rank()}"
         if meta.get("world_size") == world:
             state[rng_key] = _rng_state()
-        dcp.load(state, storage_reader=SafeFileSystemReader(path), no_dist=not dist.is_initialized())
+        with _single_process_ok():
+            dcp.load(state, storage_reader=SafeFileSystemReader(path),
+                     no_dist=not dist.is_initialized())
         for i, part in enumerate(parts):
             set_model_state_dict(part, state["model"], options=StateDictOptions(strict=False))
             if optimizers is not None:
@@ -230,7 +243,8 @@ def load_model(checkpoint: str | Path) -> Transformer:
     model.to_empty(device="cpu")
     dtype = getattr(torch, meta.get("param_dtype", "float32"))
     state = {"model": {k: torch.empty_like(v, dtype=dtype) for k, v in model.state_dict().items()}}
-    dcp.load(state, storage_reader=SafeFileSystemReader(path), no_dist=True)
+    with _single_process_ok():
+        dcp.load(state, storage_reader=SafeFileSystemReader(path), no_dist=True)
     model.load_state_dict(state["model"], assign=True)
     if model.config.tie_embeddings:
         model.output.weight = model.tok_embeddings.weight
@@ -245,6 +259,13 @@ def _write_synced(path: Path, text: str) -> None:
         os.fsync(f.fileno())
 
 
-__all__ = ["COMMITTED", "Checkpointer", "SafeFileSystemReader", "committed_checkpoints", "export",
-           "load_model",
-           "latest_checkpoint", "resolve_checkpoint"]
+__all__ = [
+    "COMMITTED",
+    "Checkpointer",
+    "SafeFileSystemReader",
+    "committed_checkpoints",
+    "export",
+    "latest_checkpoint",
+    "load_model",
+    "resolve_checkpoint",
+]
