@@ -1,3 +1,49 @@
-"""lm-dist."""
+"""lm-dist: pretraining of lm-model transformers with FSDP2, tensor and pipeline parallelism."""
 
-__all__: list[str] = []
+from lm_dist.checkpoint import Checkpointer, export, latest_checkpoint, resolve_checkpoint
+from lm_dist.config import (
+    CheckpointConfig,
+    DataConfig,
+    MetricsConfig,
+    ModelSection,
+    OptimizerConfig,
+    ParallelConfig,
+    ScheduleConfig,
+    TrainConfig,
+    TrainingConfig,
+)
+from lm_dist.data import TokenLoader, TokenShards
+from lm_dist.mesh import Mesh, build_mesh
+from lm_dist.metrics import MetricsLogger, peak_flops
+from lm_dist.optim import build_optimizer, build_scheduler, clip_grad_norm_, lr_factor
+from lm_dist.parallelize import parallelize
+from lm_dist.trainer import TrainResult, train
+
+__all__ = [
+    "CheckpointConfig",
+    "Checkpointer",
+    "DataConfig",
+    "Mesh",
+    "MetricsConfig",
+    "MetricsLogger",
+    "ModelSection",
+    "OptimizerConfig",
+    "ParallelConfig",
+    "ScheduleConfig",
+    "TokenLoader",
+    "TokenShards",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingConfig",
+    "build_mesh",
+    "build_optimizer",
+    "build_scheduler",
+    "clip_grad_norm_",
+    "export",
+    "latest_checkpoint",
+    "lr_factor",
+    "parallelize",
+    "peak_flops",
+    "resolve_checkpoint",
+    "train",
+]

@@ -112,6 +112,10 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
                 cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
         bsz, seqlen, _ = x.shape
+        # cos/sin run from this chunk's first position to the table's end: under sequence
+        # parallelism a pipeline stage's input holds only a slice of the sequence, so only
+        # here, after the all-gather, is the real length known.
+        cos, sin = cos[:seqlen], sin[:seqlen]
         # -1, not n_heads: under tensor parallelism each rank holds only its heads.
         q = self.wq(x).view(bsz, seqlen, -1, self.head_dim)
         k = self.wk(x).view(bsz, seqlen, -1, self.head_dim)
@@ -237,7 +241,7 @@ class Transformer(nn.Module):
                 f"sequence of {start + seqlen} positions exceeds max_seq_len {self.config.max_seq_len}"
             )
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
-        cos, sin = self.rope_cache[start:start + seqlen].unbind(1)
+        cos, sin = self.rope_cache[start:].unbind(1)
         for layer in self.layers.values():
             h = layer(h, cos, sin, cache)
         if cache is not None:

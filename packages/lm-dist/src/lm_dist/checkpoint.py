@@ -1,0 +1,271 @@
+"""DCP checkpoints that are committed atomically, resumable in any parallel layout.
+
+A save goes to `checkpoints/step-000100.tmp`; every rank writes its shards there with
+`torch.distributed.checkpoint`, then rank 0 adds `meta.json` (step, data position, LR
+schedule, model config, layout), renames the folder to `step-000100` and only then writes
+the `COMMITTED` marker. Only folders with the marker count as checkpoints, so a save killed
+at any point is never picked as the latest. Model and optimizer state go through
+`get_state_dict`/`set_state_dict` with flattened, layout-free parameter names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import pickle
+import re
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from lm_model import ModelConfig, Transformer
+from lm_model.hf import save_hf
+from torch import nn
+from torch.distributed.checkpoint import FileSystemReader
+from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_model_state_dict,
+    set_optimizer_state_dict,
+)
+
+from lm_dist.config import CheckpointConfig
+
+logger = logging.getLogger(__name__)
+
+COMMITTED = "COMMITTED"
+META = "meta.json"
+_STEP_RE = re.compile(r"^step-(\d+)$")
+_OPTIM_OPTIONS = StateDictOptions(flatten_optimizer_state_dict=True)
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+@contextlib.contextmanager
+def _single_process_ok():
+    """DCP warns that it assumes one process when there is no process group: that is intended."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        yield
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def committed_checkpoints(directory: str | Path) -> list[Path]:
+    """Committed `step-N` folders under `directory`, oldest first."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = []
+    for child in directory.iterdir():
+        m = _STEP_RE.match(child.name)
+        if m and (child / COMMITTED).is_file():
+            found.append((int(m.group(1)), child))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(directory: str | Path) -> Path | None:
+    found = committed_checkpoints(directory)
+    return found[-1] if found else None
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A committed step folder from itself, a `checkpoints` folder or a run directory."""
+    path = Path(path)
+    if (path / COMMITTED).is_file():
+        return path
+    for candidate in (path, path / "checkpoints"):
+        latest = latest_checkpoint(candidate)
+        if latest is not None:
+            return latest
+    if path.is_dir() and _STEP_RE.match(path.name):
+        raise FileNotFoundError(f"{path} has no {COMMITTED} marker: the save did not finish")
+    raise FileNotFoundError(f"no committed checkpoint in {path}")
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """DCP's `.metadata` file is a pickle: allow only the classes that describe a checkpoint."""
+
+    _BUILTINS = frozenset({"set", "frozenset", "slice", "list", "dict", "tuple", "int", "float",
+                           "str", "bytes", "bool", "complex"})
+
+    def find_class(self, module: str, name: str) -> Any:
+        allowed = (
+            module.startswith("torch.distributed.checkpoint.")
+            or (module == "builtins" and name in self._BUILTINS)
+            or (module == "collections" and name == "OrderedDict")
+            or (module == "pathlib" and name in ("Path", "PosixPath", "PurePosixPath",
+                                                  "WindowsPath", "PureWindowsPath"))
+            or (module == "torch" and (name == "Size" or isinstance(getattr(torch, name, None), torch.dtype)))
+            or (module in ("torch._utils", "torch.serialization") and name.startswith("_"))
+        )
+        if not allowed:
+            raise pickle.UnpicklingError(f"checkpoint metadata refers to {module}.{name}, "
+                                         "which a DCP checkpoint never needs; refusing to load it")
+        return super().find_class(module, name)
+
+
+class SafeFileSystemReader(FileSystemReader):
+    """FileSystemReader whose metadata is unpickled with an allow-list (tensors already load
+    with `weights_only=True`)."""
+
+    def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
+        path = self._get_metadata_path(kwargs.get("rank"))
+        with self.fs.create_stream(path, "rb") as f:
+            metadata = _SafeUnpickler(f).load()
+        if getattr(metadata, "storage_meta", None) is None:
+            metadata.storage_meta = StorageMeta()
+        metadata.storage_meta.load_id = self.load_id
+        return metadata
+
+
+def model_state(parts: list[nn.Module]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for part in parts:
+        state.update(get_model_state_dict(part))
+    return state
+
+
+def optimizer_state(parts: list[nn.Module], optimizers: list[torch.optim.Optimizer]) -> dict[str, Any]:
+    state: dict[str, Any] = {}
+    for part, opt in zip(parts, optimizers, strict=True):
+        state.update(get_optimizer_state_dict(part, opt, options=_OPTIM_OPTIONS))
+    return state
+
+
+def _rng_state() -> dict[str, torch.Tensor]:
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+class Checkpointer:
+    """Saves and restores a run's state under `<run_dir>/checkpoints`."""
+
+    def __init__(self, cfg: CheckpointConfig, run_dir: str | Path) -> None:
+        self.cfg = cfg
+        self.directory = Path(run_dir) / "checkpoints"
+
+    def due(self, step: int, last_step: int) -> bool:
+        return self.cfg.enabled and (step % self.cfg.interval == 0 or step == last_step)
+
+    def save(self, step: int, parts: list[nn.Module], optimizers: list[torch.optim.Optimizer],
+             meta: dict[str, Any]) -> Path:
+        final = self.directory / f"step-{step:06d}"
+        tmp = self.directory / f"step-{step:06d}.tmp"
+        if _rank() == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        _barrier()
+        state = {"model": model_state(parts), "optimizer": optimizer_state(parts, optimizers),
+                 f"rng_rank{_rank()}": _rng_state()}
+        with _single_process_ok():
+            dcp.save(state, checkpoint_id=tmp, no_dist=not dist.is_initialized())
+        if _rank() == 0:
+            world = dist.get_world_size() if dist.is_initialized() else 1
+            (tmp / META).write_text(json.dumps({**meta, "step": step, "world_size": world}, indent=2))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+            _write_synced(final / COMMITTED, f"{step}\n")
+            self._prune()
+        _barrier()
+        logger.info("saved checkpoint %s", final)
+        return final
+
+    def _prune(self) -> None:
+        for stale in self.directory.glob("step-*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
+        if self.cfg.keep_last:
+            for old in committed_checkpoints(self.directory)[:-self.cfg.keep_last]:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def load(self, path: str | Path, parts: list[nn.Module],
+             optimizers: list[torch.optim.Optimizer] | None) -> dict[str, Any]:
+        """Restore model (and optimizer, and this rank's RNG when the world size is unchanged)
+        from a committed checkpoint into the current layout; return its meta.json."""
+        path = resolve_checkpoint(path)
+        meta = json.loads((path / META).read_text())
+        world = dist.get_world_size() if dist.is_initialized() else 1
+        state: dict[str, Any] = {"model": model_state(parts)}
+        if optimizers is not None:
+            state["optimizer"] = optimizer_state(parts, optimizers)
+        rng_key = f"rng_rank{_rank()}"
+        if meta.get("world_size") == world:
+            state[rng_key] = _rng_state()
+        with _single_process_ok():
+            dcp.load(state, storage_reader=SafeFileSystemReader(path),
+                     no_dist=not dist.is_initialized())
+        for i, part in enumerate(parts):
+            set_model_state_dict(part, state["model"], options=StateDictOptions(strict=False))
+            if optimizers is not None:
+                set_optimizer_state_dict(part, optimizers[i], state["optimizer"],
+                                         options=_OPTIM_OPTIONS)
+        if rng_key in state:
+            torch.set_rng_state(state[rng_key]["cpu"])
+            if "cuda" in state[rng_key] and torch.cuda.is_available():
+                torch.cuda.set_rng_state(state[rng_key]["cuda"])
+        logger.info("resumed from %s (step %d)", path, meta["step"])
+        return meta
+
+
+def export(checkpoint: str | Path, out_dir: str | Path, *, tokenizer_dir: str | Path | None = None,
+           dtype: torch.dtype | None = None) -> Path:
+    """Write a committed checkpoint's weights as a Hugging Face directory (`lm_model.hf`).
+
+    Runs in one process with no process group: DCP reads every rank's shards into the full
+    tensors of a freshly built model, whatever layout saved them.
+    """
+    return save_hf(load_model(checkpoint), out_dir, dtype=dtype, tokenizer_dir=tokenizer_dir)
+
+
+def load_model(checkpoint: str | Path) -> Transformer:
+    """The whole model of a committed checkpoint, in one process, whatever layout saved it."""
+    path = resolve_checkpoint(checkpoint)
+    meta = json.loads((path / META).read_text())
+    if "model_config" not in meta:
+        raise ValueError(f"{path / META}: field 'model_config' missing")
+    with torch.device("meta"):
+        model = Transformer(ModelConfig.from_dict(meta["model_config"]))
+    model.to_empty(device="cpu")
+    dtype = getattr(torch, meta.get("param_dtype", "float32"))
+    state = {"model": {k: torch.empty_like(v, dtype=dtype) for k, v in model.state_dict().items()}}
+    with _single_process_ok():
+        dcp.load(state, storage_reader=SafeFileSystemReader(path), no_dist=True)
+    model.load_state_dict(state["model"], assign=True)
+    if model.config.tie_embeddings:
+        model.output.weight = model.tok_embeddings.weight
+    model.init_buffers("cpu")
+    return model
+
+
+def _write_synced(path: Path, text: str) -> None:
+    with open(path, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+__all__ = [
+    "COMMITTED",
+    "Checkpointer",
+    "SafeFileSystemReader",
+    "committed_checkpoints",
+    "export",
+    "latest_checkpoint",
+    "load_model",
+    "resolve_checkpoint",
+]

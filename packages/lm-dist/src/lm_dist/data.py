@@ -1,0 +1,185 @@
+"""Token shards (written by lm-tok) to fixed-length training batches.
+
+The shards of a directory are read through `np.memmap` as one token stream (documents are
+already separated by eos), cut into windows of seq_len + 1 tokens that overlap by one (the
+inputs and their next-token targets). Each epoch visits the windows in an order drawn
+from the seed, and step k takes windows [k*G, (k+1)*G) of that endless sequence, G being
+the global batch; data-parallel rank r takes its contiguous slice of those. The position
+is one integer, so a resumed run continues with exactly the next batch, in any layout
+that keeps the global batch (and still deterministically if it changes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"uint16": np.uint16, "uint32": np.uint32}
+_REQUIRED = ("format", "dtype", "vocab_size", "bos_id", "eos_id", "pad_id", "num_tokens",
+             "num_documents", "shards", "tokenizer_sha256", "sources")
+
+
+@dataclass(kw_only=True)
+class ShardInfo:
+    path: Path
+    num_tokens: int
+
+
+class TokenShards:
+    """A manifest-described directory of token shards, validated, memory-mapped lazily."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        manifest_path = self.directory / "manifest.json"
+        if not manifest_path.is_file():
+            raise FileNotFoundError(f"{manifest_path} not found (is {self.directory} a token shard directory?)")
+        try:
+            self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{manifest_path}: not valid JSON: {e}") from e
+        self.manifest_path = manifest_path
+        missing = [k for k in _REQUIRED if k not in self.manifest]
+        if missing:
+            raise ValueError(f"{manifest_path}: missing field(s) {missing}")
+        dtype = self.manifest["dtype"]
+        if dtype not in _DTYPES:
+            raise ValueError(f"{manifest_path}: field 'dtype' is {dtype!r}; expected uint16 or uint32")
+        self.dtype = np.dtype(_DTYPES[dtype]).newbyteorder("<")
+        self.vocab_size = int(self.manifest["vocab_size"])
+        self.eos_id = int(self.manifest["eos_id"])
+        self.shards = self._read_shards()
+        total = sum(s.num_tokens for s in self.shards)
+        if total != self.manifest["num_tokens"]:
+            raise ValueError(f"{manifest_path}: field 'num_tokens' is {self.manifest['num_tokens']} "
+                             f"but the shards hold {total}")
+        self.num_tokens = total
+        self._maps: list[np.memmap] | None = None
+        self._offsets = np.cumsum([0] + [s.num_tokens for s in self.shards])
+
+    def _read_shards(self) -> list[ShardInfo]:
+        entries = self.manifest["shards"]
+        if not isinstance(entries, list) or not entries:
+            raise ValueError(f"{self.manifest_path}: field 'shards' must be a non-empty list")
+        shards = []
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict) or "path" not in entry or "num_tokens" not in entry:
+                raise ValueError(f"{self.manifest_path}: shards[{i}] needs 'path' and 'num_tokens'")
+            path = self.directory / entry["path"]
+            if not path.is_file():
+                raise FileNotFoundError(f"{path} (shards[{i}] of {self.manifest_path}) not found")
+            size = path.stat().st_size
+            expected = int(entry["num_tokens"]) * self.dtype.itemsize
+            if size != expected:
+                raise ValueError(f"{path}: {size} bytes, but shards[{i}].num_tokens="
+                                 f"{entry['num_tokens']} of {self.dtype.name} needs {expected}")
+            shards.append(ShardInfo(path=path, num_tokens=int(entry["num_tokens"])))
+        return shards
+
+    def check_vocab(self, model_vocab_size: int, *, scan: bool = True) -> None:
+        """Fail before training when any token id could fall outside the model's embedding."""
+        if self.vocab_size > model_vocab_size:
+            raise ValueError(f"{self.manifest_path}: vocab_size {self.vocab_size} exceeds the "
+                             f"model's vocab_size {model_vocab_size}")
+        if not scan:
+            return
+        for shard, tokens in zip(self.shards, self.maps, strict=True):
+            chunk = 1 << 24
+            for start in range(0, len(tokens), chunk):
+                top = int(tokens[start:start + chunk].max())
+                if top >= model_vocab_size:
+                    raise ValueError(f"{shard.path}: token id {top} >= the model's vocab_size "
+                                     f"{model_vocab_size}")
+
+    @property
+    def maps(self) -> list[np.memmap]:
+        if self._maps is None:
+            self._maps = [np.memmap(s.path, dtype=self.dtype, mode="r") for s in self.shards]
+        return self._maps
+
+    def read(self, start: int, length: int) -> np.ndarray:
+        """Tokens [start, start+length) of the concatenated stream, as int64."""
+        out = np.empty(length, dtype=np.int64)
+        shard = int(np.searchsorted(self._offsets, start, side="right")) - 1
+        filled = 0
+        while filled < length:
+            local = start + filled - self._offsets[shard]
+            take = min(length - filled, self.shards[shard].num_tokens - local)
+            out[filled:filled + take] = self.maps[shard][local:local + take]
+            filled += take
+            shard += 1
+        return out
+
+
+class TokenLoader:
+    """Batches of (inputs, targets), each (batch_size, seq_len) int64, for one dp rank.
+
+    `state_dict()` is the number of sequences the whole data-parallel group has consumed;
+    `load_state_dict()` restores it, so the next batch is the one an uninterrupted run
+    would have drawn.
+    """
+
+    def __init__(self, shards: TokenShards, *, seq_len: int, batch_size: int, dp_rank: int = 0,
+                 dp_size: int = 1, seed: int = 0, shuffle: bool = True) -> None:
+        if not 0 <= dp_rank < dp_size:
+            raise ValueError(f"dp_rank {dp_rank} outside [0, {dp_size})")
+        self.shards, self.seq_len, self.batch_size = shards, seq_len, batch_size
+        self.dp_rank, self.dp_size, self.seed, self.shuffle = dp_rank, dp_size, seed, shuffle
+        self.num_windows = (shards.num_tokens - 1) // seq_len
+        if self.num_windows < self.global_batch:
+            raise ValueError(
+                f"{shards.directory}: {shards.num_tokens} tokens make {self.num_windows} sequences "
+                f"of {seq_len}, fewer than one global batch of {self.global_batch}")
+        self.consumed = 0
+        self._order_epoch = -1
+        self._order = np.arange(self.num_windows)
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.dp_size
+
+    def _window(self, index: int) -> int:
+        epoch, pos = divmod(index, self.num_windows)
+        if not self.shuffle:
+            return pos
+        if epoch != self._order_epoch:
+            rng = np.random.default_rng([self.seed, epoch])
+            self._order, self._order_epoch = rng.permutation(self.num_windows), epoch
+        return int(self._order[pos])
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        first = self.consumed + self.dp_rank * self.batch_size
+        rows = [self.shards.read(self._window(first + i) * self.seq_len, self.seq_len + 1)
+                for i in range(self.batch_size)]
+        self.consumed += self.global_batch
+        batch = torch.from_numpy(np.stack(rows))
+        return batch[:, :-1], batch[:, 1:]
+
+    def __iter__(self) -> TokenLoader:
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.next_batch()
+
+    @property
+    def epoch(self) -> float:
+        return self.consumed / self.num_windows
+
+    def state_dict(self) -> dict[str, int]:
+        return {"consumed": self.consumed, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state.get("seed", self.seed) != self.seed:
+            logger.warning("data seed changed from %s to %s on resume: the order differs",
+                           state["seed"], self.seed)
+        self.consumed = int(state["consumed"])
+
+
+__all__ = ["TokenLoader", "TokenShards"]

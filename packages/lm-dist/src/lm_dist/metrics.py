@@ -1,0 +1,150 @@
+"""Rank-0 metrics: `metrics.jsonl`, wandb (offline by default), TensorBoard, a progress bar.
+
+Throughput is reported per step and per device; MFU divides the model FLOPs done per
+second per device (`ModelConfig.flops_per_token`) by a peak FLOP/s that is looked up for
+known GPUs, configured, or (on CPU) measured with a matmul in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lm_dist.config import MetricsConfig
+
+logger = logging.getLogger(__name__)
+
+# Dense bf16 tensor-core peak per device (vendor datasheets, no sparsity).
+GPU_PEAK_BF16 = {
+    "H200": 989e12,
+    "H100 NVL": 835e12,
+    "H100 PCIe": 756e12,
+    "H100": 989e12,  # SXM
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 125e12,
+}
+
+
+def measure_matmul_peak(dtype: torch.dtype = torch.float32, device: str = "cpu",
+                        n: int = 1024, reps: int = 5) -> float:
+    """Achieved FLOP/s of a square matmul on this device: an honest ceiling for MFU."""
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+    a @ b
+    if device != "cpu":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return 2 * n**3 * reps / (time.perf_counter() - t0)
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype, configured: float | None = None) -> float:
+    """Configured peak, else the table entry for a known GPU, else a measured matmul peak."""
+    if configured is not None:
+        return configured
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, value in GPU_PEAK_BF16.items():
+            if key in name:
+                return value if dtype == torch.bfloat16 else value / 2
+        logger.warning("unknown GPU %r: measuring a matmul peak for MFU", name)
+        return measure_matmul_peak(dtype, "cuda", n=4096, reps=20)
+    return measure_matmul_peak(dtype if dtype != torch.float64 else torch.float64)
+
+
+def peak_memory_gib(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**30
+    # ru_maxrss is KiB on Linux (bytes on macOS): resident peak of the whole process.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**30
+
+
+class MetricsLogger:
+    """Writes one JSON line per logged step and mirrors it to wandb/TensorBoard on rank 0.
+
+    Other ranks get a logger that does nothing, so the trainer calls it unconditionally.
+    """
+
+    def __init__(self, cfg: MetricsConfig, run_dir: str | Path, *, enabled: bool,
+                 total_steps: int, start_step: int = 0, config: dict[str, Any] | None = None) -> None:
+        self.cfg, self.enabled = cfg, enabled
+        self.run_dir = Path(run_dir)
+        self._file = None
+        self._wandb = None
+        self._tb = None
+        self._bar = None
+        if not enabled:
+            return
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in close()
+        if cfg.wandb_mode != "disabled":
+            self._wandb = _init_wandb(cfg, self.run_dir, config or {})
+        if cfg.tensorboard:
+            self._tb = _init_tensorboard(self.run_dir)
+        if cfg.progress:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step",
+                             dynamic_ncols=True)
+
+    def log(self, step: int, values: dict[str, float]) -> None:
+        if not self.enabled:
+            return
+        record = {"step": step, "time": time.time(), **values}
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self._wandb is not None:
+            self._wandb.log(values, step=step)
+        if self._tb is not None:
+            for key, value in values.items():
+                self._tb.add_scalar(key, value, step)
+        if self._bar is not None and "loss" in values:
+            self._bar.set_postfix(loss=f"{values['loss']:.4f}", lr=f"{values.get('lr', 0):.2e}",
+                                  tok_s=f"{values.get('tokens_per_s', 0):.0f}")
+
+    def advance(self, steps: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(steps)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        if self._file is not None:
+            self._file.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _init_wandb(cfg: MetricsConfig, run_dir: Path, config: dict[str, Any]):
+    import wandb
+
+    # An explicit WANDB_MODE (e.g. "disabled" on a cluster) wins over the config.
+    mode = os.environ.get("WANDB_MODE", cfg.wandb_mode)
+    return wandb.init(project=cfg.wandb_project, dir=str(run_dir), mode=mode, config=config,
+                      name=run_dir.name, reinit="finish_previous")
+
+
+def _init_tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as e:
+        raise ImportError("metrics.tensorboard needs TensorBoard: pip install 'lm-dist[tensorboard]'") from e
+    return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
+
+
+__all__ = ["GPU_PEAK_BF16", "MetricsLogger", "measure_matmul_peak", "peak_flops", "peak_memory_gib"]

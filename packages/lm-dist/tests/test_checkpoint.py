@@ -1,0 +1,125 @@
+"""Commit protocol, exact resume after SIGKILL, resume in another layout, keep-last-K."""
+
+import multiprocessing as mp
+import os
+import pickle
+import shutil
+import signal
+
+import pytest
+import torch
+from conftest import make_cfg
+from distributed import run_on_ranks
+from lm_dist import checkpoint as ckpt
+from lm_dist.checkpoint import (
+    COMMITTED,
+    SafeFileSystemReader,
+    committed_checkpoints,
+    latest_checkpoint,
+    resolve_checkpoint,
+)
+from lm_dist.trainer import train
+
+
+def _killed_run(cfg, kill_at_save: int) -> None:
+    """Train, and SIGKILL this process while committing step `kill_at_save`: after the
+    rename, before the COMMITTED marker is written."""
+    torch.set_num_threads(1)  # the parent's intra-op thread pool does not survive fork
+    write = ckpt._write_synced
+
+    def dying_write(path, text):
+        if path.parent.name == f"step-{kill_at_save:06d}":
+            os.kill(os.getpid(), signal.SIGKILL)
+        write(path, text)
+
+    ckpt._write_synced = dying_write
+    train(cfg)
+
+
+def test_resume_after_sigkill_is_bitwise_identical(shard_dir, tmp_path):
+    straight = train(make_cfg(tmp_path / "straight", shard_dir, steps=6))
+    cfg = make_cfg(tmp_path / "killed", shard_dir, steps=6, checkpoint={"interval": 3})
+    child = mp.get_context("fork").Process(target=_killed_run, args=(cfg, 6))
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == -signal.SIGKILL
+    checkpoints = tmp_path / "killed" / "checkpoints"
+    # The save of step 6 was killed half-way: its folder exists, but is not a checkpoint.
+    assert (checkpoints / "step-000006").is_dir()
+    assert not (checkpoints / "step-000006" / COMMITTED).exists()
+    assert latest_checkpoint(checkpoints) == checkpoints / "step-000003"
+    resumed = train(cfg)
+    assert resumed.start_step == 3
+    assert sorted(resumed.losses) == [4, 5, 6]
+    for step in (4, 5, 6):
+        assert resumed.losses[step] == straight.losses[step]  # bitwise
+        assert resumed.grad_norms[step] == straight.grad_norms[step]
+    assert latest_checkpoint(checkpoints) == checkpoints / "step-000006"
+
+
+def test_unfinished_saves_are_never_latest(tmp_path):
+    root = tmp_path / "checkpoints"
+    (root / "step-000001").mkdir(parents=True)
+    (root / "step-000001" / COMMITTED).write_text("1\n")
+    (root / "step-000002.tmp").mkdir()  # killed while DCP was writing
+    (root / "step-000003").mkdir()  # killed between rename and marker
+    assert committed_checkpoints(root) == [root / "step-000001"]
+    assert resolve_checkpoint(tmp_path) == root / "step-000001"
+    with pytest.raises(FileNotFoundError, match="no COMMITTED marker"):
+        resolve_checkpoint(root / "step-000003")
+    with pytest.raises(FileNotFoundError, match="no committed checkpoint"):
+        resolve_checkpoint(tmp_path / "nothing")
+
+
+def test_keep_last_k(shard_dir, tmp_path):
+    train(make_cfg(tmp_path, shard_dir, steps=5, checkpoint={"interval": 1, "keep_last": 2}))
+    names = [p.name for p in committed_checkpoints(tmp_path / "checkpoints")]
+    assert names == ["step-000004", "step-000005"]
+    assert not list((tmp_path / "checkpoints").glob("*.tmp"))
+
+
+def _train_losses(cfg):
+    return train(cfg).losses
+
+
+class _Stop(Exception):
+    pass
+
+
+def _train_until(cfg, stop: int):
+    """Train a run planned for cfg.train.steps, but stop (every rank) after step `stop`."""
+
+    def on_step(step):
+        if step == stop:
+            raise _Stop
+
+    try:
+        train(cfg, on_step=on_step)
+    except _Stop:
+        return stop
+
+
+def test_resume_in_other_layouts(shard_dir, tmp_path):
+    """Saved by fsdp2 x tp2 (4 ranks); resumed by dp_shard=4 and by one process."""
+    straight = train(make_cfg(tmp_path / "straight", shard_dir, steps=5))
+    saved = make_cfg(tmp_path / "saved", shard_dir, steps=5, batch_size=4,
+                     parallel={"dp_shard": 2, "tp": 2}, checkpoint={"interval": 3})
+    assert run_on_ranks(4, _train_until, saved, 3) == [3] * 4
+    for name, world, batch, parallel in (("dp4", 4, 2, {"dp_shard": 4}), ("single", 1, 8, {})):
+        shutil.copytree(tmp_path / "saved", tmp_path / name)
+        cfg = make_cfg(tmp_path / name, shard_dir, steps=5, batch_size=batch, parallel=parallel)
+        losses = run_on_ranks(world, _train_losses, cfg)[0] if world > 1 else train(cfg).losses
+        assert sorted(losses) == [4, 5]
+        for step in (4, 5):
+            assert abs(losses[step] - straight.losses[step]) < 1e-10, (name, step)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned",))
+
+
+def test_metadata_unpickling_refuses_arbitrary_callables(tmp_path):
+    (tmp_path / ".metadata").write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+        SafeFileSystemReader(tmp_path).read_metadata()
