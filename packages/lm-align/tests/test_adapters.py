@@ -9,7 +9,6 @@ import logging
 
 import pytest
 from align_testdata import DATA, GSM8K, HH_RLHF
-
 from lm_align.adapters import (
     FORMATS,
     alpaca,
@@ -122,7 +121,7 @@ def test_a_file_with_no_valid_record_is_an_error_naming_it(tmp_path):
     path.write_text('{"question": "q"}\n{oops\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl: no valid gsm8k record \(2 skipped\)"):
         load_examples(path, "gsm8k")
-    with pytest.raises(FileNotFoundError, match="missing.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.jsonl"):
         load_examples(tmp_path / "missing.jsonl")
     with pytest.raises(ValueError, match="no known format"):
         load_examples(_write(tmp_path / "odd.jsonl", {"foo": 1}))

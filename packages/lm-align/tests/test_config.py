@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from align_testdata import GSM8K, HH_RLHF
-
 from lm_align.cli import from_toml, parse
 from lm_align.config import DataConfig, DPORunConfig, SFTRunConfig, TrainingConfig, trainer_kwargs
 
@@ -74,7 +73,7 @@ def test_training_config_names_the_bad_field(change, message):
 def test_run_configs_fail_before_any_work(tmp_path, model_dir):
     data = DataConfig(train=(GSM8K,))
     prefs = DataConfig(train=(HH_RLHF,), format="hh_rlhf")
-    with pytest.raises(FileNotFoundError, match="config.json"):
+    with pytest.raises(FileNotFoundError, match=r"config\.json"):
         SFTRunConfig(model=tmp_path, output=tmp_path / "o", data=data)
     with pytest.raises(ValueError, match="needs sft examples"):
         SFTRunConfig(model=model_dir, output=tmp_path / "o", data=prefs)
@@ -85,9 +84,9 @@ def test_run_configs_fail_before_any_work(tmp_path, model_dir):
         DPORunConfig(model=model_dir, output=tmp_path / "o", data=prefs, beta=0)
     with pytest.raises(ValueError, match="loss_type"):
         DPORunConfig(model=model_dir, output=tmp_path / "o", data=prefs, loss_type="nope")
-    with pytest.raises(FileNotFoundError, match="nothere.jsonl"):
+    with pytest.raises(FileNotFoundError, match=r"nothere\.jsonl"):
         DataConfig(train=(tmp_path / "nothere.jsonl",))
-    with pytest.raises(ValueError, match="data.format"):
+    with pytest.raises(ValueError, match=r"data\.format"):
         DataConfig(train=(GSM8K,), format="csv")
     with pytest.raises(FileNotFoundError, match=r"run\.toml: model: .*missing"):
         from_toml(SFTRunConfig, _toml(tmp_path, tmp_path / "missing", GSM8K))
@@ -105,7 +104,7 @@ def test_cpu_defaults_never_ask_for_bf16_gpu_or_network(tmp_path, monkeypatch):
     import os
 
     assert os.environ["WANDB_MODE"] == "offline"
-    with pytest.raises(ValueError, match="train.bf16"):
+    with pytest.raises(ValueError, match=r"train\.bf16"):
         trainer_kwargs(TrainingConfig(bf16=True), tmp_path)
     assert trainer_kwargs(TrainingConfig(), tmp_path)["report_to"] == "none"
 

@@ -3,9 +3,9 @@
 `sft_loss` is the mean negative log-likelihood per assistant token (the tokens inside
 the chat template's `{% generation %}` blocks, the replies and their end-of-turn token).
 `preference_metrics` scores pairs with DPO's implicit reward
-r(x, y) = β·(log π(y|x) − log π_ref(y|x)), summed over the reply's tokens, and reports the
+r(x, y) = β·(log π(y|x) - log π_ref(y|x)), summed over the reply's tokens, and reports the
 share of pairs where it prefers the chosen reply (ties count as wrong, as trl counts
-them) and the mean margin r(chosen) − r(rejected). Both tokenize exactly as trl does: a
+them) and the mean margin r(chosen) - r(rejected). Both tokenize exactly as trl does: a
 reply's tokens are those of prompt + reply past the prompt rendered with the generation
 prompt, truncated at `max_length` keeping the start.
 """
@@ -76,10 +76,13 @@ def sft_loss(model: Any, tokenizer: Any, examples: Sequence[Example], *, max_len
 
 def preference_rows(tokenizer: Any, pairs: Sequence[Example],
                     max_length: int | None) -> list[tuple[list[int], list[int]]]:
-    """For each pair, the chosen row then the rejected row: (ids, reply mask)."""
+    """For each pair, the chosen row then the rejected row: (ids, reply mask). Pairs whose
+    prompt alone fills `max_length` are left out, as trl leaves them out."""
     rows = []
     for pair in pairs:
         prompt = list(_chat_ids(tokenizer, pair["prompt"], add_generation_prompt=True)["input_ids"])
+        if max_length is not None and len(prompt) >= max_length:
+            continue
         for side in ("chosen", "rejected"):
             ids = list(_chat_ids(tokenizer, pair["prompt"] + pair[side])["input_ids"])
             start = 0
@@ -100,6 +103,8 @@ def preference_metrics(policy: Any, reference: Any, tokenizer: Any, pairs: Seque
     the higher log-probability, which, unlike the reward, is informative before training.
     """
     rows = preference_rows(tokenizer, pairs, max_length)
+    if not rows:
+        raise ValueError(f"preference_metrics: every prompt fills max_length={max_length}")
     logps = {}
     for name, model in (("policy", policy), ("reference", reference)):
         was_training = model.training
@@ -111,7 +116,7 @@ def preference_metrics(policy: Any, reference: Any, tokenizer: Any, pairs: Seque
     rewards = beta * (logps["policy"] - logps["reference"])
     chosen, rejected = rewards[0::2], rewards[1::2]
     return {
-        "pairs": len(pairs),
+        "pairs": len(rows) // 2,
         "reward_accuracy": float((chosen > rejected).float().mean()),
         "reward_margin": float((chosen - rejected).mean()),
         "chosen_reward": float(chosen.mean()),
