@@ -92,10 +92,15 @@ def build_report(cfg: PipelineConfig, out: Path) -> str:
     if metrics.is_file():
         rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
         lines += [f"![{f}]({f})" for f in _plot_curves(rows, out)] + [""]
-    for stage in ("sft", "dpo"):
+    for stage, what in (("sft", "held-out SFT loss"), ("dpo", "held-out preference accuracy")):
         summary = _stage_summary(cfg, stage)
-        flat = {k: v for k, v in summary.items() if isinstance(v, int | float | str)}
-        lines += [f"## {stage.upper()}", "", _table([flat], sorted(flat)) if flat else "–", ""]
+        rows = [{"": when, **summary[when]} for when in ("before", "after") if when in summary]
+        data = summary.get("data", {})
+        lines += [f"## {stage.upper()}: {what}, before and after", "",
+                  f"{data.get('train_examples', '?')} training and {data.get('eval_examples', '?')} "
+                  f"held-out examples; {data.get('skipped', 0)} malformed records skipped.", ""]
+        if rows:
+            lines += [_table(rows, ["", *[k for k in rows[0] if k != ""]]), ""]
     rows = _stage_summary(cfg, "eval").get("rows", [])
     if rows:
         columns = ["model", "heldout_bpb", "piqa_acc", "piqa_acc_norm", "gsm8k_exact_match"]
