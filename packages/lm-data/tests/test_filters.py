@@ -40,6 +40,18 @@ def test_language_filter_uses_packaged_model_and_keeps_score():
     assert f.filter(de) == (False, "lang_de")
 
 
+@pytest.mark.wheel
+def test_language_filter_pickles_after_use_and_reloads():
+    """datatrove's process pool pickles earlier stages' filters; a loaded model must not travel."""
+    import pickle
+
+    f = language_filter(LanguageConfig(languages=["en"], threshold=0.65), None)
+    assert f.filter(doc("The quick brown fox jumps over the lazy dog in the green field.")) is True
+    copy = pickle.loads(pickle.dumps(f))
+    de = doc("Der schnelle braune Fuchs springt über den faulen Hund, während die Bauern zuschauen.")
+    assert copy.filter(de) == (False, "lang_de")
+
+
 def test_url_filter_blocks_adult_domain_offline():
     f = url_filter(URLFilterConfig(extra_domains=["spam-farm.biz"]), None)
     assert f.filter(doc("x", url="https://www.bbc.co.uk/news/science")) is True

