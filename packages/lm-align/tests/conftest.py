@@ -26,9 +26,9 @@ def tok_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def pretrained(tok_dir, tmp_path_factory) -> tuple[Path, dict]:
-    """(HF directory, pretraining losses) of a 2-layer, 64-wide model after 100 steps."""
+    """(HF directory, pretraining losses) of a 2-layer, 64-wide model after 200 steps."""
     out = tmp_path_factory.mktemp("pretrained")
-    stats = pretrain(tok_dir, out, steps=100, seq_len=128, batch_size=16)
+    stats = pretrain(tok_dir, out, steps=200, seq_len=128, batch_size=16)
     print(f"\npretraining: loss {stats['first_loss']:.3f} -> {stats['last_loss']:.3f} "
           f"in {stats['seconds']:.1f}s ({stats['params']} parameters)")
     return out, stats

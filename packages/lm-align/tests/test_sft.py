@@ -20,8 +20,8 @@ def sft_run(pretrained, tmp_path_factory):
     base, _ = pretrained
     cfg = SFTRunConfig(
         model=base, output=tmp_path_factory.mktemp("sft") / "out",
-        data=DataConfig(train=(GSM8K,), eval_fraction=0.02, max_train_examples=256, max_eval_examples=48),
-        train=TrainingConfig(learning_rate=3e-3, max_length=256, per_device_train_batch_size=8,
+        data=DataConfig(train=(GSM8K,), eval_fraction=0.02, max_train_examples=384, max_eval_examples=48),
+        train=TrainingConfig(learning_rate=3e-3, max_length=256, per_device_train_batch_size=8, num_train_epochs=2,
                              warmup_steps=0.05, logging_steps=10, extra={"disable_tqdm": True}),
     )
     return cfg, run_sft(cfg)
@@ -32,7 +32,7 @@ def test_sft_lowers_the_held_out_loss(sft_run):
     print(f"\nSFT held-out loss {m['before']['loss']:.3f} -> {m['after']['loss']:.3f}, token accuracy "
           f"{m['before']['mean_token_accuracy']:.3f} -> {m['after']['mean_token_accuracy']:.3f}, "
           f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s")
-    assert m["data"]["train_examples"] == 256 and m["data"]["eval_examples"] == 48
+    assert m["data"]["train_examples"] == 384 and m["data"]["eval_examples"] == 48
     assert m["after"]["loss"] < m["before"]["loss"] - 0.5
     assert json.loads((cfg.output / "metrics.json").read_text())["after"] == m["after"]
     # The same fall measured independently on the saved directories (assistant tokens only).
@@ -76,5 +76,5 @@ def test_the_sft_model_stops_at_its_end_of_turn_token(sft_run):
             stopped[name] += out[-1] == eot
     print(f"\np(<|eot|>) after the reference reply: {before:.4f} -> {after:.4f}; sampled replies "
           f"ending with <|eot|> within 256 tokens: {stopped['base']}/8 -> {stopped['sft']}/8")
-    assert after > 0.05 and after > 20 * before
+    assert after > 0.01 and after > 100 * before
     assert stopped["base"] <= 1 and stopped["sft"] >= 6
