@@ -1,0 +1,7 @@
+"""`python -m lm_pretrain` (what torchrun's `-m` runs)."""
+
+import sys
+
+from lm_pretrain.cli import main
+
+sys.exit(main())
