@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from tokenizers import Tokenizer
+
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, render_chat, save_tokenizer, train_tokenizer
-from tokenizers import Tokenizer
 
 # Tiny models run fastest on one thread, and the test machine's 2 cores are shared.
 torch.set_num_threads(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lm_chat import ChatModel, ContextLengthError, IncrementalDecoder, SamplingConfig, StopStrings
 
 GREEDY = SamplingConfig(temperature=0.0, max_new_tokens=40)

@@ -10,6 +10,7 @@ import httpx
 import openai
 import pytest
 import uvicorn
+
 from lm_chat import ChatModel, SamplingConfig, create_app
 
 

@@ -6,6 +6,7 @@ import io
 import sys
 
 import pytest
+
 from lm_chat import ChatModel, SamplingConfig, chat_loop
 from lm_chat.cli import main
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+
 from lm_evaluate import Scorer, TokenRequest, bits_per_byte, load_model_dir, perplexity
 
 

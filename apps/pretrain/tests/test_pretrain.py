@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lm_dist import TrainConfig
 
+from lm_dist import TrainConfig
 from lm_pretrain.cli import main, resolve, shipped_configs
 
 WORLD = {"small": 8, "1b": 8, "8b": 32}

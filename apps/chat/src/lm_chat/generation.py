@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from lm_model import Transformer, generate, load_hf
 
 logger = logging.getLogger(__name__)

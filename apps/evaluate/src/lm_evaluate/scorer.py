@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from lm_model import Transformer, generate, load_hf
 from tqdm.auto import tqdm
+
+from lm_model import Transformer, generate, load_hf
 
 logger = logging.getLogger(__name__)
 

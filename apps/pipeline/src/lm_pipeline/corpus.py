@@ -17,7 +17,6 @@ from typing import Any
 
 import lm_data
 import lm_tok
-
 from lm_pipeline.config import PipelineConfig
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
 from lm_chat import ChatModel, SamplingConfig
 from lm_evaluate import Scorer, load_model_dir, perplexity, run_gsm8k, run_piqa
-
 from lm_pipeline.config import PipelineConfig
 from lm_pipeline.corpus import iter_jsonl
 

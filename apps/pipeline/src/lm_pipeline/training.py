@@ -15,7 +15,6 @@ from typing import Any
 
 import lm_align
 import lm_dist
-
 from lm_pipeline.config import AlignStage, PipelineConfig
 
 
