@@ -132,7 +132,9 @@ def main() -> None:
         print(json.dumps({"value": value}))
         return
     arms = args.arms.split(",")
-    passthrough = [a for a in sys.argv[1:] if not a.startswith("--arms")]
+    passthrough = ["--preset", args.preset, "--batch", str(args.batch), "--seq-len",
+                   str(args.seq_len), "--steps", str(args.steps), "--warmup", str(args.warmup),
+                   "--threads", str(args.threads)]
 
     def child(arm: str) -> float:
         out = subprocess.run([sys.executable, __file__, *passthrough, "--child", arm],

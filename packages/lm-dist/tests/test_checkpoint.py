@@ -123,3 +123,13 @@ def test_metadata_unpickling_refuses_arbitrary_callables(tmp_path):
     (tmp_path / ".metadata").write_bytes(pickle.dumps(_Evil()))
     with pytest.raises(pickle.UnpicklingError, match="refusing"):
         SafeFileSystemReader(tmp_path).read_metadata()
+
+
+def test_load_from_starts_a_new_run_from_weights_only(shard_dir, tmp_path):
+    first = train(make_cfg(tmp_path / "a", shard_dir, steps=2))
+    fresh = train(make_cfg(tmp_path / "fresh", shard_dir, steps=1))
+    warm = train(make_cfg(tmp_path / "b", shard_dir, steps=1,
+                          checkpoint={"load_from": str(tmp_path / "a")}))
+    assert warm.start_step == 0  # step, data position and optimizer start over
+    # Same first batch as a fresh run, but the trained weights fit it better.
+    assert warm.losses[1] < fresh.losses[1] and warm.losses[1] != first.losses[2]

@@ -54,3 +54,19 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(shard_dir, tmp_path, mon
     # Step 3 was skipped once and training went on; no checkpoint is written mid-streak.
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step-000004"
     assert not (tmp_path / "checkpoints" / "step-000006").exists()
+
+
+def _losses(cfg):
+    return train(cfg).losses
+
+
+def test_fsdp_mixed_precision_bf16(baseline, shard_dir, tmp_path):
+    """dp_shard=2 with bf16: FSDP2's MixedPrecisionPolicy (bf16 compute, fp32 reduce)."""
+    from distributed import run_on_ranks
+
+    cfg = make_cfg(tmp_path, shard_dir, steps=3, batch_size=4, parallel={"dp_shard": 2},
+                   train={"dtype": "bfloat16"})
+    losses = run_on_ranks(2, _losses, cfg)[0]
+    for step in (1, 2, 3):
+        assert losses[step] == pytest.approx(baseline.losses[step], abs=0.05)
+        assert losses[step] != baseline.losses[step]
