@@ -41,6 +41,7 @@ def _write_shards(directory: Path, vocab_size: int, num_tokens: int) -> None:
 def _plain(args) -> float:
     import torch
     import torch.nn.functional as F
+
     from lm_model import ModelConfig, Transformer
 
     torch.manual_seed(0)
@@ -109,6 +110,7 @@ def _measure(arm: str, args) -> float:
 
 def _peak(threads: int) -> float:
     import torch
+
     from lm_dist.metrics import measure_matmul_peak
 
     torch.set_num_threads(threads)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer

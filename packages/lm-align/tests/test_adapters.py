@@ -9,6 +9,7 @@ import logging
 
 import pytest
 from align_testdata import DATA, GSM8K, HH_RLHF
+
 from lm_align.adapters import (
     FORMATS,
     alpaca,

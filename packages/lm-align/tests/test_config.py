@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from align_testdata import GSM8K, HH_RLHF
+
 from lm_align.cli import from_toml, parse
 from lm_align.config import DataConfig, DPORunConfig, SFTRunConfig, TrainingConfig, trainer_kwargs
 

@@ -7,6 +7,7 @@ import json
 
 import pytest
 from align_testdata import HH_RLHF
+
 from lm_align import DataConfig, DPORunConfig, TrainingConfig, preference_metrics, run_dpo
 from lm_align.data import load_splits
 from lm_align.hf_dir import load_model, load_tokenizer

@@ -9,6 +9,7 @@ import time
 import pytest
 import torch
 from align_testdata import GSM8K, HH_RLHF
+
 from lm_align.cli import main
 from lm_model import ModelConfig, Transformer, generate
 from lm_model.hf import load_hf, save_hf, verify_hf

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 from align_testdata import GSM8K
+
 from lm_align import DataConfig, SFTRunConfig, TrainingConfig, run_sft, sft_loss
 from lm_align.data import load_splits
 from lm_align.hf_dir import load_model, load_tokenizer

@@ -53,7 +53,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c, "–")) for c in columns) + " |" for r in rows]
+    lines += ["| " + " | ".join(cell(r.get(c, "-")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -111,7 +111,7 @@ def build_report(cfg: PipelineConfig, out: Path) -> str:
             text = m["content"].strip().replace("\n", "\n> ")
             lines += [f"**{m['role']}**:", "", f"> {text or '(empty)'}", ""]
         lines += [f"_finish: {conv['finish_reason']}_", "", "---", ""]
-    timings = [{"stage": s, "seconds": (read_marker(cfg.run_dir / s) or {}).get("seconds", "–")}
+    timings = [{"stage": s, "seconds": (read_marker(cfg.run_dir / s) or {}).get("seconds", "-")}
                for s in STAGES if s != "report"]
     lines += ["## Time per stage", "", _table(timings, ["stage", "seconds"]), ""]
     return "\n".join(lines)
