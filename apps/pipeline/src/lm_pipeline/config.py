@@ -34,8 +34,9 @@ def _positive(section: str, obj: Any, *names: str) -> None:
 class DataStage:
     """lm-data over the crawl files and the clean web text, plus the books as they are."""
 
-    workers: int = 2
-    """lm-data tasks run at once."""
+    workers: int = 1
+    """lm-data tasks run at once. Each worker is a fresh process that imports datatrove and its
+    models, which costs more than the demo pack's few thousand documents; raise it for real crawls."""
     languages: tuple[str, ...] = ("en",)
     """Languages kept by the language filter."""
     max_book_chars: int = 0
@@ -220,7 +221,7 @@ class PipelineConfig:
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     # Minutes: the CI end-to-end test. Every stage runs, on a sliver of the data.
     "micro": {
-        "data": {"workers": 1, "max_book_chars": 60_000},
+        "data": {"max_book_chars": 60_000},
         "tokenize": {"vocab_size": 512, "workers": 1},
         "pretrain": {"model": "debug", "steps": 30, "batch_size": 4, "seq_len": 64,
                      "warmup_steps": 5, "log_interval": 10, "val_interval": 15},
