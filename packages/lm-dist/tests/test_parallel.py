@@ -39,6 +39,7 @@ def reference(shard_dir, val_dir, tmp_path_factory):
 LAYOUTS = {
     # name: (world, parallel, per-rank batch, layers)
     "fsdp-dp_shard2": (2, {"dp_shard": 2}, 4, 2),
+    "fsdp-dp_shard4": (4, {"dp_shard": 4}, 2, 2),
     "tp2": (2, {"dp_shard": 1, "tp": 2}, 8, 2),
     "pp2-1f1b": (2, {"dp_shard": 1, "pp": 2}, 8, 2),
     "pp2-interleaved1f1b": (2, {"dp_shard": 1, "pp": 2, "pp_schedule": "Interleaved1F1B",
