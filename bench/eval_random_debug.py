@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+
 from lm_evaluate import EvalConfig, evaluate, markdown_table
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf

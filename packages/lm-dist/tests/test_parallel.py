@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import make_cfg
 from distributed import run_on_ranks
+
 from lm_dist.checkpoint import load_model
 from lm_dist.trainer import train
 
