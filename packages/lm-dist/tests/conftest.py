@@ -5,6 +5,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from shards import write_shards
+
 from lm_dist.config import (
     CheckpointConfig,
     DataConfig,
@@ -16,7 +18,6 @@ from lm_dist.config import (
     TrainConfig,
     TrainingConfig,
 )
-from shards import write_shards
 
 
 @pytest.fixture(scope="session")

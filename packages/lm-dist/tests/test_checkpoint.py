@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import make_cfg
 from distributed import run_on_ranks
+
 from lm_dist import checkpoint as ckpt
 from lm_dist.checkpoint import (
     COMMITTED,

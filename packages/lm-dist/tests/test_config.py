@@ -1,4 +1,5 @@
 import pytest
+
 from lm_dist.cli import parse_train
 from lm_dist.config import (
     DataConfig,

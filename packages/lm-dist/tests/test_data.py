@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from lm_dist.data import TokenLoader, TokenShards
 from shards import write_shards
+
+from lm_dist.data import TokenLoader, TokenShards
 
 
 def _loader(shards, **kw):

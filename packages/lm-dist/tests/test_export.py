@@ -4,6 +4,7 @@ import pytest
 import torch
 from conftest import make_cfg
 from distributed import run_on_ranks
+
 from lm_dist.checkpoint import export, load_model
 from lm_dist.cli import main
 from lm_dist.trainer import train

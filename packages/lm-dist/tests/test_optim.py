@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+
 from lm_dist.config import OptimizerConfig, ScheduleConfig
 from lm_dist.optim import build_optimizer, build_scheduler, clip_grad_norm_, lr_factor
 from lm_model import ModelConfig, Transformer

@@ -8,6 +8,7 @@ import pytest
 import torch
 from conftest import make_cfg
 from distributed import run_on_ranks
+
 from lm_dist.checkpoint import load_model
 from lm_dist.trainer import train
 
@@ -39,6 +40,7 @@ def reference(shard_dir, val_dir, tmp_path_factory):
 LAYOUTS = {
     # name: (world, parallel, per-rank batch, layers)
     "fsdp-dp_shard2": (2, {"dp_shard": 2}, 4, 2),
+    "fsdp-dp_shard4": (4, {"dp_shard": 4}, 2, 2),
     "tp2": (2, {"dp_shard": 1, "tp": 2}, 8, 2),
     "pp2-1f1b": (2, {"dp_shard": 1, "pp": 2}, 8, 2),
     "pp2-interleaved1f1b": (2, {"dp_shard": 1, "pp": 2, "pp_schedule": "Interleaved1F1B",

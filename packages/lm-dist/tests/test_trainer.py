@@ -4,6 +4,7 @@ import math
 
 import pytest
 from conftest import make_cfg
+
 from lm_dist import trainer
 from lm_dist.checkpoint import latest_checkpoint
 from lm_dist.trainer import train

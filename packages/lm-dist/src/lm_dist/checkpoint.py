@@ -24,8 +24,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
-from lm_model import ModelConfig, Transformer
-from lm_model.hf import save_hf
 from torch import nn
 from torch.distributed.checkpoint import FileSystemReader
 from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
@@ -38,6 +36,8 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from lm_dist.config import CheckpointConfig
+from lm_model import ModelConfig, Transformer
+from lm_model.hf import save_hf
 
 logger = logging.getLogger(__name__)
 

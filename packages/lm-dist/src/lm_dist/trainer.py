@@ -20,7 +20,6 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from lm_model import ModelConfig, Transformer
 from torch import nn
 from torch.distributed.tensor import DTensor
 from torch.distributed.tensor.parallel import loss_parallel
@@ -33,6 +32,7 @@ from lm_dist.metrics import MetricsLogger, peak_flops, peak_memory_gib
 from lm_dist.optim import build_optimizer, build_scheduler, clip_grad_norm_
 from lm_dist.parallelize import parallelize
 from lm_dist.pipeline import build_schedule, split_stage, stage_ids
+from lm_model import ModelConfig, Transformer
 
 logger = logging.getLogger(__name__)
 
