@@ -49,7 +49,7 @@ def books() -> dict[str, str]:
     return out
 
 
-def prepare(work: Path) -> None:
+def prepare(work: Path, copies: int = 4) -> None:
     """A 32k tokenizer trained on ten books; documents for encoding and training."""
     from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 
@@ -62,9 +62,9 @@ def prepare(work: Path) -> None:
     (work / "encode-c4.json").write_text(json.dumps(c4))
     (work / "train.json").write_text(json.dumps(b[:5]))
     # Shard encoding is timed end to end, process start included: web and book documents,
-    # 4 copies (~51 MB, plain JSONL), make it a steady-state figure.
+    # `copies` copies (4: ~51 MB of plain JSONL) make it a steady-state figure.
     lines = "".join(json.dumps({"text": d}) + "\n" for d in c4 + dolma + b[10:15])
-    (work / "docs4.jsonl").write_text(lines * 4)
+    (work / "docs4.jsonl").write_text(lines * copies)
 
 
 def _cpu(who: int) -> float:
@@ -184,6 +184,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--what", default="train,encode-books,encode-c4,shards")
+    p.add_argument("--copies", type=int, default=4,
+                   help="copies of the ~12.7 MB document set encoded by the shards part")
     p.add_argument("--side", nargs=3, metavar=("WHAT", "NAME", "WORK"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.side:
@@ -192,7 +194,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        prepare(work)
+        prepare(work, args.copies)
         for what in args.what.split(","):
             print(f"{what}: load average before {os.getloadavg()}", flush=True)
             compare(what, work, args.pairs)
