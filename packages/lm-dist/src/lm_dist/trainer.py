@@ -308,7 +308,7 @@ def _step(run: _Run) -> tuple[float, float, float]:
 
 
 def _can_validate(cfg: TrainConfig) -> bool:
-    # The zero-bubble schedules' eval() fails in torch.distributed.pipelining (it splits the
+    # The zero-bubble schedules' evaluation step fails in torch.distributed.pipelining (it splits the
     # backward even without one), so those layouts report no validation loss.
     if cfg.parallel.pp > 1 and "ZeroBubble" in cfg.parallel.pp_schedule:
         logger.warning("no validation loss with parallel.pp_schedule=%s", cfg.parallel.pp_schedule)
