@@ -46,6 +46,11 @@ def apply_tp(model: nn.Module, tp_mesh: DeviceMesh, *, loss_parallel: bool) -> N
         )
     if top:
         parallelize_module(model, tp_mesh, top)
+    if model.config.tie_embeddings and model.tok_embeddings is not None and model.output is not None:
+        # parallelize_module swaps each module's weight for its own DTensor, untying them.
+        # Both plans shard the vocabulary dimension (Shard(0)) on the same mesh, so the
+        # embedding's DTensor can serve as the head's weight: one parameter, one gradient.
+        model.output.weight = model.tok_embeddings.weight
     for block in model.layers.values():
         # Attention.forward(x, cos, sin, cache, layer): only x is a sharded activation.
         plan = {
