@@ -34,10 +34,11 @@ def val_dir(tmp_path_factory) -> Path:
 def make_cfg(run_dir: Path, data_dir: Path, *, steps: int = 3, n_layers: int = 2,
              batch_size: int = 8, parallel: dict | None = None, tie_embeddings: bool = False,
              **sections) -> TrainConfig:
-    """A float64 debug-model run with active clipping, no wandb, no progress bar."""
+    """A float64 debug-model run on CPU with active clipping, no wandb, no progress bar."""
     metrics = {"wandb_mode": "disabled", "progress": False, "peak_flops": 1e11,
                **sections.pop("metrics", {})}
-    train = {"steps": steps, "dtype": "float64", **sections.pop("train", {})}
+    # CPU even on a GPU host: these tests fork several ranks that could not share one GPU.
+    train = {"steps": steps, "dtype": "float64", "device": "cpu", **sections.pop("train", {})}
     checkpoint = {"interval": 100, **sections.pop("checkpoint", {})}
     data_cfg = {"path": str(data_dir), "seq_len": 32, "batch_size": batch_size,
                 **sections.pop("data", {})}

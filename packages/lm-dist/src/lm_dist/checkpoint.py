@@ -153,6 +153,12 @@ def _rng_state() -> dict[str, torch.Tensor]:
     return state
 
 
+def _saved_keys(path: Path, prefix: str) -> set[str]:
+    """Names under `prefix` in a checkpoint's DCP metadata (DCP flattens nested dicts with dots)."""
+    names = SafeFileSystemReader(path).read_metadata().state_dict_metadata
+    return {n.removeprefix(prefix + ".") for n in names if n.startswith(prefix + ".")}
+
+
 class Checkpointer:
     """Saves and restores a run's state under `<run_dir>/checkpoints`."""
 
@@ -205,7 +211,11 @@ class Checkpointer:
             state["optimizer"] = optimizer_state(parts, optimizers)
         rng_key = f"rng_rank{_rank()}"
         if meta.get("world_size") == world:
-            state[rng_key] = _rng_state()
+            # Only the generators the checkpoint has: one written on CPU has no CUDA state.
+            saved = _saved_keys(path, rng_key)
+            current = {k: v for k, v in _rng_state().items() if k in saved}
+            if current:
+                state[rng_key] = current
         with _single_process_ok():
             dcp.load(state, storage_reader=SafeFileSystemReader(path),
                      no_dist=not dist.is_initialized())

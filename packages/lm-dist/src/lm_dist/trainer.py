@@ -28,7 +28,13 @@ from lm_dist.checkpoint import Checkpointer, latest_checkpoint
 from lm_dist.config import TrainConfig
 from lm_dist.data import TokenLoader, TokenShards
 from lm_dist.mesh import Mesh, build_mesh, init_distributed, pick_device
-from lm_dist.metrics import MetricsLogger, peak_flops, peak_memory_gib
+from lm_dist.metrics import (
+    MetricsLogger,
+    peak_flops,
+    peak_memory_gib,
+    reset_peak_memory,
+    set_matmul_precision,
+)
 from lm_dist.optim import build_optimizer, build_scheduler, clip_grad_norm_
 from lm_dist.parallelize import parallelize
 from lm_dist.pipeline import build_schedule, split_stage, stage_ids
@@ -251,6 +257,7 @@ def _load_data(cfg: TrainConfig, config: ModelConfig, mesh: Mesh):
 
 def _setup(cfg: TrainConfig) -> _Run:
     device = pick_device(cfg.train.device)
+    set_matmul_precision(device, DTYPES[cfg.train.dtype])
     init_distributed(device)
     mesh = build_mesh(cfg.parallel, device)
     config = cfg.model.build()
@@ -267,6 +274,7 @@ def _setup(cfg: TrainConfig) -> _Run:
         run.restore(latest, full=True)
     elif cfg.checkpoint.load_from:
         run.restore(Path(cfg.checkpoint.load_from), full=False)
+    reset_peak_memory(device)
     if run.rank0:
         resolved = TrainConfig.from_dict({**cfg.to_dict(), "parallel": vars(mesh.parallel)})
         Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,85 @@
+"""What a first GPU run would hit, checked on CPU: peak memory, TF32, RNG keys, device choice."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_cfg
+
+from lm_dist import checkpoint, trainer
+from lm_dist.mesh import pick_device
+from lm_dist.metrics import peak_memory_gib, reset_peak_memory, set_matmul_precision
+from lm_dist.trainer import train
+
+CPU = torch.device("cpu")
+
+
+def _peak_in_metrics(run_dir) -> float:
+    lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+    return max(json.loads(line).get("peak_memory_gib", 0.0) for line in lines)
+
+
+def test_reset_peak_memory_forgets_a_transient():
+    transient = np.ones(2**30 // 8)  # 1 GiB, touched
+    del transient
+    before = peak_memory_gib(CPU)
+    reset_peak_memory(CPU)
+    assert peak_memory_gib(CPU) < before - 0.5
+
+
+def test_peak_memory_in_metrics_excludes_model_building(shard_dir, tmp_path, monkeypatch):
+    plain = tmp_path / "plain"
+    train(make_cfg(plain, shard_dir, steps=1))
+    build = trainer.build_model
+
+    def build_with_transient(*args, **kwargs):
+        transient = np.ones(3 * 2**30 // 2 // 8)  # 1.5 GiB, as the full initial weights would be
+        del transient
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "build_model", build_with_transient)
+    spiky = tmp_path / "spiky"
+    train(make_cfg(spiky, shard_dir, steps=1))
+    assert _peak_in_metrics(spiky) < _peak_in_metrics(plain) + 0.5
+
+
+def test_float32_on_cuda_uses_tf32_and_nothing_else_changes():
+    matmul = torch.backends.cuda.matmul
+    saved = matmul.fp32_precision
+    try:
+        matmul.fp32_precision = "ieee"
+        set_matmul_precision(CPU, torch.float32)
+        set_matmul_precision(torch.device("cuda"), torch.float64)
+        assert matmul.fp32_precision == "ieee"
+        set_matmul_precision(torch.device("cuda"), torch.float32)
+        assert matmul.fp32_precision == "tf32"
+    finally:
+        matmul.fp32_precision = saved
+
+
+@pytest.mark.parametrize("saved_on,resumed_on", [("cpu", "gpu"), ("gpu", "cpu")])
+def test_resume_across_device_types_restores_the_rng_it_has(saved_on, resumed_on, shard_dir,
+                                                             tmp_path, monkeypatch):
+    """A checkpoint written on CPU has no CUDA generator state, and the other way round."""
+    cpu_only = checkpoint._rng_state
+
+    def with_cuda():
+        return {**cpu_only(), "cuda": torch.zeros(16, dtype=torch.uint8)}
+
+    full = train(make_cfg(tmp_path / "full", shard_dir, steps=3))
+    run_dir = tmp_path / "run"
+    monkeypatch.setattr(checkpoint, "_rng_state", with_cuda if saved_on == "gpu" else cpu_only)
+    train(make_cfg(run_dir, shard_dir, steps=2, checkpoint={"interval": 2}))
+    monkeypatch.setattr(checkpoint, "_rng_state", with_cuda if resumed_on == "gpu" else cpu_only)
+    resumed = train(make_cfg(run_dir, shard_dir, steps=3))
+    assert resumed.start_step == 2
+    assert resumed.losses[3] == pytest.approx(full.losses[3], abs=1e-12)
+
+
+def test_more_local_ranks_than_gpus_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(ValueError, match="LOCAL_RANK 1 but this host has 1 CUDA device"):
+        pick_device("auto")
