@@ -1,13 +1,17 @@
-"""What a first GPU run would hit, checked on CPU: peak memory, TF32, RNG keys, device choice."""
+"""What a first GPU run would hit, checked on CPU: peak memory, TF32, RNG keys, device choice,
+asynchronous checkpoints."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
 import torch
 from conftest import make_cfg
+from distributed import run_on_ranks
 
 from lm_dist import checkpoint, trainer
+from lm_dist.checkpoint import committed_checkpoints
 from lm_dist.mesh import pick_device
 from lm_dist.metrics import peak_memory_gib, reset_peak_memory, set_matmul_precision
 from lm_dist.trainer import train
@@ -83,3 +87,31 @@ def test_more_local_ranks_than_gpus_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(ValueError, match="LOCAL_RANK 1 but this host has 1 CUDA device"):
         pick_device("auto")
+
+
+def _async_run(cfg):
+    return train(cfg).losses
+
+
+def test_async_checkpoints_commit_and_resume_exactly(shard_dir, tmp_path, monkeypatch):
+    """Background saves (2 ranks, FSDP) are committed and resume like synchronous ones."""
+    straight = train(make_cfg(tmp_path / "straight", shard_dir, steps=4))
+    run_dir = tmp_path / "async"
+    cfg = make_cfg(run_dir, shard_dir, steps=4, batch_size=4, parallel={"dp_shard": 2},
+                   checkpoint={"interval": 2, "async_save": True})
+    losses = run_on_ranks(2, _async_run, cfg)[0]
+    assert losses == pytest.approx(straight.losses, abs=1e-12)
+    checkpoints = run_dir / "checkpoints"
+    assert committed_checkpoints(checkpoints) == [checkpoints / "step-000002",
+                                                  checkpoints / "step-000004"]
+    assert not list(checkpoints.glob("*.tmp"))
+    shutil.rmtree(checkpoints / "step-000004")  # resume from the save that overlapped training
+    calls = []
+    async_save = checkpoint.dcp.async_save
+    monkeypatch.setattr(checkpoint.dcp, "async_save",
+                        lambda *a, **kw: calls.append(1) or async_save(*a, **kw))
+    resumed = train(make_cfg(run_dir, shard_dir, steps=4, checkpoint={"async_save": True}))
+    assert calls == [1]  # the final save went through DCP's async path
+    assert resumed.start_step == 2
+    assert resumed.losses == pytest.approx({3: straight.losses[3], 4: straight.losses[4]},
+                                           abs=1e-12)

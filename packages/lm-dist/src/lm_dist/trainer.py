@@ -368,6 +368,7 @@ def train(cfg: TrainConfig, *, on_step: Callable[[int], None] | None = None) -> 
             metrics.advance()
             if on_step is not None:
                 on_step(run.step)
+        run.checkpointer.wait()  # commit a background save still in flight
     finally:
         metrics.close()
     return result
