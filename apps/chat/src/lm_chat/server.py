@@ -135,8 +135,11 @@ class FairLock:
             self._queue.append(me)
             try:
                 self._cond.wait_for(lambda: not self._held and self._queue[0] is me)
-            finally:
+            except BaseException:  # interrupted while waiting: give up the place in the queue
                 self._queue.remove(me)
+                self._cond.notify_all()
+                raise
+            self._queue.popleft()
             self._held = True
 
     def __exit__(self, *exc: object) -> None:
