@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from lm_chat import ChatModel, ContextLengthError, IncrementalDecoder, SamplingConfig, StopStrings
@@ -64,3 +66,47 @@ def test_context_length_is_checked_before_generating(chat):
         chat.start([{"role": "user", "content": "word " * 400}], GREEDY)
     with pytest.raises(ValueError, match="temperature"):
         SamplingConfig(temperature=-1)
+
+
+def _reference_stops(text: str, stops: list[str]) -> tuple[str, bool]:
+    """What a stop-string filter must emit for `text` fed one character at a time: everything
+    before the first stop string to complete (the longest, if several complete together)."""
+    for end in range(1, len(text) + 1):
+        done = [s for s in stops if text[:end].endswith(s)]
+        if done:
+            return text[:end - max(map(len, done))], True
+    return text, False
+
+
+def test_stop_strings_match_a_reference_under_any_chunking():
+    rng = random.Random(0)
+    for _ in range(400):
+        stops = ["".join(rng.choices("ab", k=rng.randint(1, 5))) for _ in range(rng.randint(1, 4))]
+        text = "".join(rng.choices("abc", k=rng.randint(0, 30)))
+        filt, out, stopped, i = StopStrings(stops), "", False, 0
+        while i < len(text) and not stopped:
+            n = rng.randint(1, 4)
+            piece, stopped = filt.push(text[i:i + n])
+            out, i = out + piece, i + n
+            # Nothing held back except what may still begin a stop string.
+            assert stopped or any(s.startswith(filt.pending) for s in stops)
+        if not stopped:
+            out += filt.flush()
+        assert (out, stopped) == _reference_stops(text, stops), (text, stops)
+
+
+def test_long_stop_strings_hold_back_only_a_possible_start():
+    # The worst case of the old prefix-by-prefix check: 4 stop strings of 1 KB that the text
+    # keeps almost matching. Each push now costs O(1) per character and stop string.
+    stops = ["a" * 1023 + c for c in "bcde"]
+    filt = StopStrings(stops)
+    emitted = "".join(filt.push("a")[0] for _ in range(3000))
+    assert emitted == "a" * (3000 - 1023) and filt.pending == "a" * 1023
+    assert filt.push("c") == ("", True)
+
+
+def test_seed_must_fit_in_63_bits():
+    assert SamplingConfig(seed=2**63 - 1).seed == 2**63 - 1
+    for seed in (-1, 2**63):
+        with pytest.raises(ValueError, match="seed"):
+            SamplingConfig(seed=seed)

@@ -9,7 +9,7 @@ from lm_chat.generation import (
     SamplingConfig,
     StopStrings,
 )
-from lm_chat.server import create_app, serve
+from lm_chat.server import ServerLimits, create_app, serve
 from lm_chat.terminal import chat_loop
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Generation",
     "IncrementalDecoder",
     "SamplingConfig",
+    "ServerLimits",
     "StopStrings",
     "chat_loop",
     "create_app",

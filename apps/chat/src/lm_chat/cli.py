@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     except (FileNotFoundError, ValueError) as e:
         raise SystemExit(f"lm-chat: {e}") from e
     if cfg.serve:
-        serve(chat, cfg.sampling, host=cfg.host, port=cfg.port)
+        serve(chat, cfg.sampling, host=cfg.host, port=cfg.port, limits=cfg.limits)
     else:
         chat_loop(chat, cfg.sampling, system=cfg.system)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import tyro
 
 from lm_chat.generation import SamplingConfig
+from lm_chat.server import ServerLimits
 
 
 @dataclass(kw_only=True)
@@ -29,6 +30,8 @@ class ChatConfig:
     """System prompt of the terminal chat."""
     sampling: Annotated[SamplingConfig, tyro.conf.OmitArgPrefixes] = field(default_factory=SamplingConfig)
     """Default sampling; API requests may override temperature, top_p, seed and max_tokens."""
+    limits: Annotated[ServerLimits, tyro.conf.OmitArgPrefixes] = field(default_factory=ServerLimits)
+    """What one API request may ask (--serve): body size, messages, stop strings, requests in flight."""
     device: str | None = None
     """torch device (default: cuda if available, else cpu)."""
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from lm_model import Transformer, generate, load_hf
 
 logger = logging.getLogger(__name__)
 
+#: Seeds are 64-bit signed integers in torch (and in most JSON clients); larger ones overflow.
+MAX_SEED = 2**63 - 1
 #: Tokens that end an assistant turn besides the tokenizer's eos (lm-tok's is `<|eot|>`).
 END_OF_TURN_TOKENS = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<|end|>")
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -50,6 +53,8 @@ class SamplingConfig:
             raise ValueError(f"top_p: must be in (0, 1], got {self.top_p}")
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens: must be >= 1, got {self.max_new_tokens}")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed: must be in 0..2**63-1, got {self.seed}")
 
 
 class IncrementalDecoder:
@@ -87,22 +92,62 @@ class IncrementalDecoder:
         return after[len(before):]
 
 
+def _prefix_function(pattern: str) -> list[int]:
+    """Knuth-Morris-Pratt: entry i is the length of the longest proper prefix of
+    `pattern[:i + 1]` that is also its suffix."""
+    table = [0] * len(pattern)
+    k = 0
+    for i in range(1, len(pattern)):
+        while k and pattern[i] != pattern[k]:
+            k = table[k - 1]
+        if pattern[i] == pattern[k]:
+            k += 1
+        table[i] = k
+    return table
+
+
 class StopStrings:
-    """Holds back text that may be the start of a stop string; reports when one appears."""
+    """Holds back text that may be the start of a stop string; reports when one appears.
+
+    Each stop string has a Knuth-Morris-Pratt matcher fed one character at a time, whose
+    state is the longest suffix of the text so far that begins the stop string: that suffix
+    is what must be held back. The cost is O(1) amortised per character and stop string,
+    where testing every prefix of every stop string at each step was quadratic in their length.
+    Generation stops at the first character that completes a stop string; the text is cut
+    where that stop string (the longest, if several complete there) begins.
+    """
 
     def __init__(self, stops: Sequence[str]) -> None:
         self.stops = [s for s in stops if s]
+        self._tables = [_prefix_function(s) for s in self.stops]
+        self._matched = [0] * len(self.stops)  # per stop string: how much of it the text ends with
         self.pending = ""
+
+    def _feed(self, ch: str) -> int:
+        """Advance every matcher by `ch`; the length of the longest stop string it completes, or 0."""
+        done = 0
+        for i, (stop, table) in enumerate(zip(self.stops, self._tables, strict=True)):
+            k = self._matched[i]
+            while k and stop[k] != ch:
+                k = table[k - 1]
+            if stop[k] == ch:
+                k += 1
+            if k == len(stop):
+                done = max(done, k)
+                k = table[k - 1]
+            self._matched[i] = k
+        return done
 
     def push(self, text: str) -> tuple[str, bool]:
         """(text safe to emit, whether a stop string was reached)."""
+        start = len(self.pending)
         self.pending += text
-        hits = [i for i in (self.pending.find(s) for s in self.stops) if i >= 0]
-        if hits:
-            out, self.pending = self.pending[:min(hits)], ""
-            return out, True
-        keep = max((k for s in self.stops for k in range(1, len(s))
-                    if self.pending.endswith(s[:k])), default=0)
+        for end, ch in enumerate(text, start + 1):
+            if done := self._feed(ch):
+                out, self.pending = self.pending[:end - done], ""
+                self._matched = [0] * len(self.stops)
+                return out, True
+        keep = max(self._matched, default=0)
         out = self.pending[:len(self.pending) - keep]
         self.pending = self.pending[len(out):]
         return out, False
@@ -135,8 +180,17 @@ class Generation:
         return len(self.prompt_ids)
 
     def __iter__(self) -> Iterator[str]:
-        for piece in self._pieces():
-            if piece:
+        with closing(self.steps()) as steps:
+            yield from (piece for piece in steps if piece)
+
+    def steps(self) -> Iterator[str]:
+        """The reply one sampled token at a time: the text each token completes, often "".
+
+        For callers that interleave several generations token by token. Closing the iterator
+        (or breaking out of it) ends generation and frees its KV cache at once.
+        """
+        with closing(self._pieces()) as pieces:
+            for piece in pieces:
                 self.text += piece
                 yield piece
 
@@ -146,17 +200,19 @@ class Generation:
         tokens = generate(self.chat.model, self.prompt_ids, self.max_new_tokens,
                           temperature=s.temperature, top_k=s.top_k, top_p=s.top_p,
                           stop_ids=self.chat.stop_ids, seed=s.seed)
-        for token in tokens:
-            self.completion_tokens += 1
-            if token in self.chat.stop_ids:
-                self.finish_reason = "stop"
-                break
-            text, stopped = stops.push(decoder.push(token))
-            yield text
-            if stopped:
-                self.finish_reason = "stop"
-                tokens.close()
-                return
+        try:
+            for token in tokens:
+                self.completion_tokens += 1
+                if token in self.chat.stop_ids:
+                    self.finish_reason = "stop"
+                    break
+                text, stopped = stops.push(decoder.push(token))
+                yield text
+                if stopped:
+                    self.finish_reason = "stop"
+                    return
+        finally:
+            tokens.close()  # now, not when the garbage collector gets to it
         text, stopped = stops.push(decoder.flush())
         yield text
         if not stopped:
