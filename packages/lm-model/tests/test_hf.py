@@ -142,3 +142,14 @@ def test_verify_hf_raises_on_mismatch(transformers, tmp_path):
         model.layers["1"].feed_forward.w2.weight.mul_(1.5)
     with pytest.raises(ValueError, match="differ"):
         verify_hf(model, tmp_path)
+
+
+def test_inference_placement_defaults_to_bf16_on_cuda_and_fp32_on_cpu():
+    from lm_model.hf import inference_placement
+
+    assert inference_placement("cuda") == ("cuda", torch.bfloat16)
+    assert inference_placement("cuda:1", "auto") == ("cuda:1", torch.bfloat16)
+    assert inference_placement("cpu") == ("cpu", torch.float32)
+    assert inference_placement("cuda", "float32") == ("cuda", torch.float32)
+    with pytest.raises(ValueError, match="dtype: 'fp8'"):
+        inference_placement("cpu", "fp8")

@@ -16,28 +16,24 @@ import torch
 from tqdm.auto import tqdm
 
 from lm_model import Transformer, generate, load_hf
+from lm_model.hf import inference_placement
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_model_dir(directory: str | Path, *, device: str | None = None,
-                   dtype: str = "float32") -> tuple[Transformer, object]:
-    """The model and tokenizer of a Hugging Face directory written by `save_hf(..., tokenizer_dir=)`."""
+                   dtype: str = "auto") -> tuple[Transformer, object]:
+    """The model and tokenizer of a Hugging Face directory written by `save_hf(..., tokenizer_dir=)`;
+    `dtype="auto"`: bfloat16 on CUDA, float32 on CPU."""
     from transformers import PreTrainedTokenizerFast
 
     directory = Path(directory)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype: {dtype!r} is not one of {sorted(_DTYPES)}")
+    device, torch_dtype = inference_placement(device, dtype)
     if not (directory / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model with "
                                 "save_hf(model, dir, tokenizer_dir=...)")
-    model = load_hf(directory, dtype=_DTYPES[dtype], device=device or default_device())
+    model = load_hf(directory, dtype=torch_dtype, device=device)
     model.eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
     # Windows are cut to the model's context here; transformers' length warning is noise.
