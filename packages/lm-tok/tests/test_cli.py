@@ -162,3 +162,10 @@ def test_internal_errors_keep_their_traceback(tmp_path, capsys, monkeypatch, tok
     code, _, err = _run(capsys, "encode", "--tokenizer", str(tok_dir), "--inputs", str(SHAKESPEARE),
                         "--output", str(tmp_path / "s"), "--workers", "-1")
     assert code == 2 and "workers: must be >= 0" in err
+
+
+def test_missing_required_field_in_toml_is_named(tmp_path, capsys):
+    cfg = tmp_path / "encode.toml"
+    cfg.write_text(f'inputs = ["{SHAKESPEARE}"]\noutput = "{tmp_path / "s"}"\n')
+    code, _, err = _run(capsys, "encode", "--config", str(cfg))
+    assert code == 2 and err.strip() == f"lm-tok: error: {cfg}: tokenizer: Field required"

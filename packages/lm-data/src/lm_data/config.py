@@ -36,7 +36,8 @@ def _describe(error: Any) -> str:
     if error["type"] in ("value_error", "assertion_error"):  # our own __post_init__ check
         message = str(error["ctx"]["error"])
         return message if not where or message.startswith(where) else f"{where}: {message}"
-    return f"{where}: {error['msg']} (got {error['input']!r})"
+    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
+    return f"{where}: {error['msg']}{got}"
 
 
 def _validate(cls: type, data: dict[str, Any]) -> Any:

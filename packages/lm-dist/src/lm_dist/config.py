@@ -46,7 +46,8 @@ def _describe(error: Any, prefix: tuple[str, ...] = ()) -> str:
     if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
         message = str(error["ctx"]["error"])
         return message if not where or message.startswith(where) else f"{where}: {message}"
-    return f"{where}: {error['msg']} (got {error['input']!r})"
+    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
+    return f"{where}: {error['msg']}{got}"
 
 
 def _validate(cls: type, values: dict[str, Any], prefix: tuple[str, ...] = ()) -> Any:
