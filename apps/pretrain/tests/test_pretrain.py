@@ -74,3 +74,10 @@ def test_sbatch_script_is_valid_bash():
     script = Path(__file__).parents[1] / "slurm" / "pretrain.sbatch"
     subprocess.run(["bash", "-n", str(script)], check=True)
     assert "-m lm_pretrain" in script.read_text()
+
+
+def test_config_of_the_wrong_type_is_a_one_line_error_naming_the_field(tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text(resolve("small").read_text().replace("compile = true", 'compile = "Flase"'))
+    with pytest.raises(SystemExit, match=r"run\.toml: train\.compile: Input should be a valid boolean"):
+        main([str(cfg)])

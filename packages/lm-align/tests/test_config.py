@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from align_testdata import GSM8K, HH_RLHF
 
 from lm_align.cli import from_toml, parse
 from lm_align.config import DataConfig, DPORunConfig, SFTRunConfig, TrainingConfig, trainer_kwargs
+from lm_align.errors import ConfigError
 
 pytestmark = pytest.mark.wheel
 
@@ -128,3 +131,58 @@ def test_cli_usage_and_errors(capsys, tmp_path):
         parse([])
     assert main(["sft", str(tmp_path / "missing.toml")]) == 2
     assert "missing.toml" in capsys.readouterr().err
+
+
+def test_toml_strings_are_coerced_to_the_field_types(tmp_path, model_dir):
+    path = _toml(tmp_path, model_dir, GSM8K, 'packing = "False"\nassistant_only_loss = "true"')
+    text = path.read_text().replace("max_steps = 40", 'max_steps = "40"\ngradient_checkpointing = "yes"')
+    path.write_text(text)
+    cfg = from_toml(SFTRunConfig, path)
+    assert cfg.packing is False and cfg.assistant_only_loss is True
+    assert cfg.train.max_steps == 40 and cfg.train.gradient_checkpointing is True
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ('packing = "Flase"', r"run\.toml: packing: Input should be a valid boolean"),
+    ("beta = 0.1", r"run\.toml: unknown key\(s\) \['beta'\]"),
+    ("assistant_only_loss = 2", r"run\.toml: assistant_only_loss: Input should be a valid boolean"),
+])
+def test_bad_toml_values_name_the_file_and_field(tmp_path, model_dir, extra, message):
+    with pytest.raises(ConfigError, match=message):
+        from_toml(SFTRunConfig, _toml(tmp_path, model_dir, GSM8K, extra))
+
+
+def test_wrong_type_and_unknown_key_in_a_table(tmp_path, model_dir):
+    path = _toml(tmp_path, model_dir, GSM8K)
+    path.write_text(path.read_text().replace("max_steps = 40", "max_steps = 2.5"))
+    with pytest.raises(ConfigError, match=r"run\.toml: train\.max_steps: Input should be a valid integer"):
+        from_toml(SFTRunConfig, path)
+    path.write_text(path.read_text().replace("max_steps = 2.5", "max_step = 40"))
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['train\.max_step'\]"):
+        from_toml(SFTRunConfig, path)
+
+
+def test_toml_syntax_error_is_one_line(tmp_path, capsys):
+    from lm_align.cli import main
+
+    path = tmp_path / "broken.toml"
+    path.write_text('model = "m"\noutput = \n')
+    assert main(["sft", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and re.search(r"broken\.toml: invalid TOML: .*line 2", err)
+
+
+@pytest.mark.parametrize("bug", [ValueError("internal"), KeyError("internal")])
+def test_internal_errors_keep_their_traceback(tmp_path, model_dir, capsys, monkeypatch, bug):
+    from lm_align import cli
+
+    def broken(cfg):
+        raise bug
+
+    monkeypatch.setattr(cli, "_runner", lambda command: broken)
+    path = _toml(tmp_path, model_dir, GSM8K)
+    with pytest.raises(type(bug), match="internal"):
+        cli.main(["sft", str(path)])
+    path.write_text(path.read_text().replace("max_steps = 40", "max_steps = 0"))
+    assert cli.main(["sft", str(path)]) == 2  # a bad config is still a one-line error
+    assert "train.max_steps: must be > 0 or -1" in capsys.readouterr().err

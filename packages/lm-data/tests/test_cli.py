@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from lm_data.cli import load_config, main
-from lm_data.config import DedupConfig, ExecutorConfig, InputConfig, LanguageConfig
+from lm_data.config import ConfigError, DedupConfig, ExecutorConfig, InputConfig, LanguageConfig
 
 
 @pytest.mark.wheel
@@ -57,3 +57,54 @@ def test_examples_are_valid_configs(tmp_path):
         cfg = load_config(f, [f'input.paths=["{tmp_path}"]', 'decontam.eval_files=[]'])
         kinds.add(cfg.executor.kind)
     assert kinds == {"local", "slurm", "ray"}
+
+
+def _warc_config(tmp_path: Path, body: str = "", suffix: str = ".toml") -> Path:
+    (tmp_path / "a.warc.gz").write_bytes(b"")
+    cfg = tmp_path / f"c{suffix}"
+    cfg.write_text(f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n{body}')
+    return cfg
+
+
+def test_set_strings_are_coerced_to_the_field_type(tmp_path):
+    cfg = load_config(_warc_config(tmp_path), ["dedup.minhash=False", "dedup.n_grams=3", "extract.timeout=2"])
+    assert cfg.dedup.minhash is False and cfg.dedup.n_grams == 3 and cfg.extract.timeout == 2.0
+
+
+@pytest.mark.parametrize("override, field", [
+    ("dedup.minhash=Flase", "dedup.minhash"),
+    ("dedup.n_grams=2.5", "dedup.n_grams"),
+    ("dedup.n_grams=abc", "dedup.n_grams"),
+    ("language.languages=en", "language.languages"),
+    ("input.format=xml", "input.format"),
+])
+def test_wrong_types_name_the_file_and_field(tmp_path, capsys, override, field):
+    path = _warc_config(tmp_path)
+    with pytest.raises(ConfigError, match=rf"^{path}: {field}: "):
+        load_config(path, [override])
+    assert main(["run", str(path), "--set", override]) == 2
+    assert f"{path}: {field}: " in capsys.readouterr().err
+
+
+def test_wrong_type_in_the_file_and_unknown_key(tmp_path):
+    path = _warc_config(tmp_path, '[dedup]\nn_grams = "five"\n')
+    with pytest.raises(ConfigError, match=r"c\.toml: dedup\.n_grams: .*'five'"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=r"dedup\.minhsh: unknown key"):
+        load_config(_warc_config(tmp_path), ["dedup.minhsh=false"])
+
+
+@pytest.mark.parametrize("suffix, text, where", [
+    (".yaml", "input:\n  paths: [a\n  bad: 1\n", r"c\.yaml:3:\d+: invalid YAML"),
+    (".yml", "input: [1\n", r"c\.yml:2:\d+: invalid YAML"),
+    (".toml", "[input\npaths = 1\n", r"c\.toml: invalid TOML: .*line 1"),
+    (".yaml", "- a\n- b\n", r"c\.yaml: must be a mapping"),
+])
+def test_syntax_errors_are_one_line_naming_file_and_line(tmp_path, capsys, suffix, text, where):
+    path = tmp_path / f"c{suffix}"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=where):
+        load_config(path)
+    assert main(["run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

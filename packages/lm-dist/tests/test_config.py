@@ -2,6 +2,7 @@ import pytest
 
 from lm_dist.cli import parse_train
 from lm_dist.config import (
+    ConfigError,
     DataConfig,
     ModelSection,
     OptimizerConfig,
@@ -73,3 +74,57 @@ def test_unknown_tables_and_keys_are_named(tmp_path):
         TrainConfig.from_toml(path)
     with pytest.raises(SystemExit, match="not found"):
         parse_train([str(tmp_path / "missing.toml")])
+
+
+def _toml(tmp_path, body):
+    path = tmp_path / "run.toml"
+    path.write_text('[model]\npreset = "debug"\n[data]\nseq_len = 64\n' + body)
+    return path
+
+
+def test_toml_strings_are_coerced_to_the_field_types(tmp_path):
+    cfg = TrainConfig.from_toml(_toml(tmp_path, '[train]\ncompile = "False"\nsteps = "7"\n'
+                                                '[checkpoint]\nenabled = "false"\n'))
+    assert cfg.train.compile is False and cfg.train.steps == 7 and cfg.checkpoint.enabled is False
+
+
+def test_model_overrides_are_coerced_to_model_config_types(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[model]\npreset = "debug"\noverrides = { tie_embeddings = "false", n_layers = "4" }\n'
+                    '[data]\nseq_len = 64\n[parallel]\npp = 2\n')
+    cfg = TrainConfig.from_toml(path)  # "false" was truthy: pp=2 refused tied embeddings
+    model = cfg.model.build()
+    assert model.tie_embeddings is False and model.n_layers == 4
+    assert cfg.model.overrides == {"tie_embeddings": False, "n_layers": 4}
+
+
+@pytest.mark.parametrize("body, message", [
+    ('[train]\ncompile = "Flase"\n', r"run\.toml: train\.compile: Input should be a valid boolean"),
+    ("[train]\nsteps = 2.5\n", r"run\.toml: train\.steps: Input should be a valid integer"),
+    ('[optim]\nbetas = "0.9"\n', r"run\.toml: optim\.betas: Input should be a valid tuple"),
+    ('[train]\ndtype = "fp8"\n', r"run\.toml: train\.dtype: Input should be 'float32'"),
+    ('run_dir = 3\n', r"run\.toml: run_dir: Input should be a valid string"),
+])
+def test_wrong_types_name_the_file_and_field(tmp_path, body, message):
+    path = tmp_path / "run.toml"
+    path.write_text(body + '[model]\npreset = "debug"\n[data]\nseq_len = 64\n')  # top-level keys first
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig.from_toml(path)
+
+
+def test_bad_model_overrides_name_the_field(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text('[model]\npreset = "debug"\noverrides = { qk_norm = "maybe" }\n')
+    with pytest.raises(ConfigError, match=r"run\.toml: model\.overrides\.qk_norm: Input should be a valid boolean"):
+        TrainConfig.from_toml(path)
+    path.write_text('[model]\npreset = "debug"\noverrides = { widht = 3 }\n')
+    with pytest.raises(ConfigError, match=r"model\.overrides: unknown ModelConfig field\(s\) \['widht'\]"):
+        TrainConfig.from_toml(path)
+
+
+def test_toml_syntax_error_is_one_line_with_the_line(tmp_path):
+    path = tmp_path / "run.toml"
+    path.write_text("[train]\nsteps = \n")
+    with pytest.raises(SystemExit, match=r"run\.toml: not valid TOML: .*line 2") as e:
+        parse_train([str(path)])
+    assert len(str(e.value.code).splitlines()) == 1

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 
 import pytest
 from lm_tok_testdata import SHAKESPEARE
 
-from lm_tok.cli import main
+from lm_tok.cli import main, parse
 
 
 def _run(capsys, *argv):
@@ -91,3 +92,80 @@ def test_usage_without_a_command(capsys):
     with pytest.raises(SystemExit) as e:
         main([])
     assert e.value.code == 2 and "train" in capsys.readouterr().err
+
+
+def test_toml_values_are_coerced_to_the_field_types(tmp_path):
+    cfg = tmp_path / "train.toml"
+    cfg.write_text(f'inputs = ["{SHAKESPEARE}"]\noutput = "out"\nprogress = "False"\nmax_bytes = "1000"\n'
+                   '[tokenizer]\nvocab_size = "500"\nnfc = "true"\n')
+    train, _ = parse(["train", "--config", str(cfg)])
+    assert train.progress is False and train.max_bytes == 1000
+    assert (train.tokenizer.vocab_size, train.tokenizer.nfc) == (500, True)
+
+
+@pytest.mark.parametrize("body, message", [
+    ('progress = "Flase"\n', "progress: Input should be a valid boolean"),
+    ("workers = 2.5\n", "workers: Input should be a valid integer"),
+    ("text_field = 3\n", "text_field: Input should be a valid string"),
+    ('backend = "sentencepiece"\n', "backend: Input should be 'tiktoken' or 'tokenizers'"),
+    ("worker = 2\n", r"unknown key\(s\) \['worker'\]"),
+])
+def test_bad_toml_values_name_the_file_and_field(tmp_path, capsys, tok_dir, body, message):
+    cfg = tmp_path / "encode.toml"
+    cfg.write_text(f'tokenizer = "{tok_dir}"\ninputs = ["{SHAKESPEARE}"]\noutput = "{tmp_path / "s"}"\n{body}')
+    code, _, err = _run(capsys, "encode", "--config", str(cfg))
+    assert code == 2 and "Traceback" not in err
+    assert re.search(rf"^lm-tok: error: {re.escape(str(cfg))}: {message}", err), err
+    assert not (tmp_path / "s").exists()
+
+
+def test_nested_table_wrong_type_and_unknown_key(tmp_path, capsys):
+    cfg = tmp_path / "train.toml"
+    head = f'inputs = ["{SHAKESPEARE}"]\noutput = "{tmp_path / "t"}"\n[tokenizer]\n'
+    cfg.write_text(head + 'vocab_size = "big"\n')
+    code, _, err = _run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and "train.toml: tokenizer.vocab_size: Input should be a valid integer" in err
+    cfg.write_text(head + "vocab = 500\n")
+    code, _, err = _run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and "['tokenizer.vocab']" in err
+
+
+def test_toml_syntax_error_is_one_line_with_the_line(tmp_path, capsys):
+    cfg = tmp_path / "broken.toml"
+    cfg.write_text('inputs = ["a.jsonl"]\noutput = \n')
+    code, _, err = _run(capsys, "train", "--config", str(cfg))
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert re.search(r"broken\.toml: invalid TOML: .*line 2", err), err
+
+
+def test_encode_with_every_record_bad_fails_and_says_where_they_are(tmp_path, capsys, tok_dir):
+    docs = tmp_path / "d.jsonl"
+    docs.write_text('{"text": 1}\n{"body": "no text field"}\nnot json\n')
+    out = tmp_path / "s"
+    code, _, err = _run(capsys, "encode", "--tokenizer", str(tok_dir), "--inputs", str(docs),
+                        "--output", str(out), "--workers", "1", "--no-progress")
+    assert code == 2
+    assert f"no documents encoded: 3 records skipped (each listed in {out / 'skipped.jsonl'})" in err
+    listed = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
+    assert [r["line"] for r in listed] == [1, 2, 3] and all(r["path"] == str(docs) for r in listed)
+
+
+@pytest.mark.parametrize("bug", [ValueError("internal"), KeyError("internal")])
+def test_internal_errors_keep_their_traceback(tmp_path, capsys, monkeypatch, tok_dir, bug):
+    def broken(cfg):
+        raise bug
+
+    monkeypatch.setattr("lm_tok.cli.encode_corpus", broken)
+    with pytest.raises(type(bug), match="internal"):
+        main(["encode", "--tokenizer", str(tok_dir), "--inputs", str(SHAKESPEARE), "--output", str(tmp_path / "s")])
+    # ...while a bad config is still a one-line error.
+    code, _, err = _run(capsys, "encode", "--tokenizer", str(tok_dir), "--inputs", str(SHAKESPEARE),
+                        "--output", str(tmp_path / "s"), "--workers", "-1")
+    assert code == 2 and "workers: must be >= 0" in err
+
+
+def test_missing_required_field_in_toml_is_named(tmp_path, capsys):
+    cfg = tmp_path / "encode.toml"
+    cfg.write_text(f'inputs = ["{SHAKESPEARE}"]\noutput = "{tmp_path / "s"}"\n')
+    code, _, err = _run(capsys, "encode", "--config", str(cfg))
+    assert code == 2 and err.strip() == f"lm-tok: error: {cfg}: tokenizer: Field required"

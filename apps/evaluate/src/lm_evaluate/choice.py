@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_evaluate.config import ConfigError, InputError
 from lm_evaluate.data import field, read_jsonl, read_mmlu, read_text
 from lm_evaluate.scorer import Scorer
 
@@ -47,12 +48,12 @@ def piqa_questions(path: Path, labels_path: Path, limit: int | None = None) -> l
     records = read_jsonl(path)
     labels = [line.strip() for line in read_text(labels_path).split("\n") if line.strip()]
     if len(labels) != len(records):
-        raise ValueError(f"{labels_path}: {len(labels)} labels for {len(records)} records in {path}")
+        raise InputError(f"{labels_path}: {len(labels)} labels for {len(records)} records in {path}")
     questions = []
     for i, (record, label) in enumerate(zip(records, labels, strict=True), start=1):
         where = f"{path}: record {i}"
         if label not in ("0", "1"):
-            raise ValueError(f"{labels_path}:{i}: label {label!r} is not 0 or 1")
+            raise InputError(f"{labels_path}:{i}: label {label!r} is not 0 or 1")
         questions.append(Question(
             context=f"Question: {field(record, 'goal', where)}\nAnswer:",
             choices=[field(record, "sol1", where), field(record, "sol2", where)], label=int(label)))
@@ -85,7 +86,7 @@ def run_mmlu(scorer: Scorer, path: Path, *, split: str = "test", shots: int = 0,
     rows = read_mmlu(path, split)
     unknown = sorted(set(subjects) - set(rows))
     if unknown:
-        raise ValueError(f"mmlu: unknown subjects {unknown} in {path}")
+        raise ConfigError(f"mmlu: unknown subjects {unknown} in {path}")
     if subjects:
         rows = {s: r for s, r in rows.items() if s in subjects}
     dev = read_mmlu(path, "dev") if shots else {}

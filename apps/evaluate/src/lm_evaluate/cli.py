@@ -14,7 +14,7 @@ from typing import Annotated
 
 import tyro
 
-from lm_evaluate.config import EvalConfig, HarnessConfig
+from lm_evaluate.config import ConfigError, EvalConfig, HarnessConfig, InputError
 from lm_evaluate.runner import evaluate, markdown_table
 
 
@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
             _run(cfg)
         else:
             _harness(cfg)
-    except (FileNotFoundError, ValueError) as e:
+    except (ConfigError, InputError, FileNotFoundError) as e:
+        # Only what lm-evaluate reports about its config and inputs: any other exception is a
+        # bug and keeps its traceback.
         raise SystemExit(f"lm-evaluate: {e}") from e
 
 

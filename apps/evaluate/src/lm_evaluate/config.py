@@ -1,10 +1,24 @@
-"""Configs of `lm-evaluate run` and `lm-evaluate harness`: validated before any work starts."""
+"""Configs of `lm-evaluate run` and `lm-evaluate harness`: validated before any work starts.
+
+A bad field raises `ConfigError`, an unusable input file `InputError` (both `ValueError`s
+naming the field or file); the CLI reports exactly these (and a missing file) in one line, and
+lets any other exception (a bug) keep its traceback.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+
+
+class ConfigError(ValueError):
+    """A config field that cannot be used; the message names it."""
+
+
+class InputError(ValueError):
+    """An evaluation file or model directory that cannot be used; the message names it."""
+
 
 TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k")
 
@@ -62,20 +76,20 @@ class EvalConfig:
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
         if unknown or not self.tasks:
-            raise ValueError(f"tasks: unknown {unknown} (choose from {list(TASKS)})")
+            raise ConfigError(f"tasks: unknown {unknown} (choose from {list(TASKS)})")
         bad_files = sorted(set(self.files) - set(DEFAULT_FILES))
         if bad_files:
-            raise ValueError(f"files: unknown keys {bad_files} (known: {sorted(DEFAULT_FILES)})")
+            raise ConfigError(f"files: unknown keys {bad_files} (known: {sorted(DEFAULT_FILES)})")
         for name in ("limit", "max_length", "stride"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name}: must be >= 1, got {value}")
+                raise ConfigError(f"{name}: must be >= 1, got {value}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size: must be >= 1, got {self.batch_size}")
+            raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
         if not 0 <= self.mmlu_shots <= 5:
-            raise ValueError(f"mmlu_shots: must be in 0..5 (the dev split has 5 per subject), got {self.mmlu_shots}")
+            raise ConfigError(f"mmlu_shots: must be in 0..5 (the dev split has 5 per subject), got {self.mmlu_shots}")
         if self.gsm8k_shots < 0 or self.gsm8k_max_new_tokens < 1:
-            raise ValueError("gsm8k_shots must be >= 0 and gsm8k_max_new_tokens >= 1")
+            raise ConfigError("gsm8k_shots must be >= 0 and gsm8k_max_new_tokens >= 1")
 
     def path(self, key: str) -> Path:
         """The file of `key`: its override, else DEFAULT_FILES under data_dir."""
@@ -121,8 +135,8 @@ class HarnessConfig:
 
     def __post_init__(self) -> None:
         if not self.tasks:
-            raise ValueError("tasks: give at least one lm-eval task")
+            raise ConfigError("tasks: give at least one lm-eval task")
         if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit: must be >= 1, got {self.limit}")
+            raise ConfigError(f"limit: must be >= 1, got {self.limit}")
         if self.include_path is not None and not self.include_path.is_dir():
             raise FileNotFoundError(f"include_path: {self.include_path} is not a folder")

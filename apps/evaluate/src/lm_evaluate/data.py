@@ -10,6 +10,8 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from lm_evaluate.config import InputError
+
 
 def read_text(path: Path) -> str:
     """A UTF-8 file's text, gunzipped if it ends in .gz."""
@@ -17,7 +19,7 @@ def read_text(path: Path) -> str:
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
         return data.decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: cannot read as UTF-8 text: {e}") from e
+        raise InputError(f"{path}: cannot read as UTF-8 text: {e}") from e
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -29,9 +31,9 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n}: invalid JSON: {e}") from e
+            raise InputError(f"{path}:{n}: invalid JSON: {e}") from e
         if not isinstance(record, dict):
-            raise ValueError(f"{path}:{n}: expected a JSON object")
+            raise InputError(f"{path}:{n}: expected a JSON object")
         records.append(record)
         if limit is not None and len(records) >= limit:
             break
@@ -39,10 +41,10 @@ def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
 
 
 def field(record: dict[str, Any], name: str, where: str) -> str:
-    """`record[name]` as a string, or ValueError naming the record and field."""
+    """`record[name]` as a string, or InputError naming the record and field."""
     value = record.get(name)
     if not isinstance(value, str):
-        raise ValueError(f"{where}: field {name!r} is missing or not a string")
+        raise InputError(f"{where}: field {name!r} is missing or not a string")
     return value
 
 
@@ -61,11 +63,11 @@ def read_mmlu(path: Path, split: str) -> dict[str, list[list[str]]]:
                 rows = list(csv.reader(io.StringIO(text, newline="")))
                 for i, row in enumerate(rows, start=1):
                     if len(row) != 6 or row[5] not in "ABCD" or not row[5]:
-                        raise ValueError(f"{path}:{member.name}:{i}: expected question,A,B,C,D,answer")
+                        raise InputError(f"{path}:{member.name}:{i}: expected question,A,B,C,D,answer")
                 subjects[subject] = rows
     except (OSError, tarfile.TarError) as e:
-        raise ValueError(f"{path}: cannot read the MMLU tar: {e}") from e
+        raise InputError(f"{path}: cannot read the MMLU tar: {e}") from e
     subjects = dict(sorted(subjects.items()))
     if not subjects:
-        raise ValueError(f"{path}: no {split} CSVs found (expected mmlu/{split}/<subject>_{split}.csv)")
+        raise InputError(f"{path}: no {split} CSVs found (expected mmlu/{split}/<subject>_{split}.csv)")
     return subjects

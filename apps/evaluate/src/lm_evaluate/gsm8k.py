@@ -9,6 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from lm_evaluate.config import ConfigError, InputError
 from lm_evaluate.data import field, read_jsonl
 from lm_evaluate.scorer import Scorer
 
@@ -48,7 +49,7 @@ def reference_answer(answer: str, where: str) -> str:
     """The number after `####` in a GSM8K reference answer."""
     number = strict_number(answer)
     if number is None:
-        raise ValueError(f"{where}: answer has no '#### <number>'")
+        raise InputError(f"{where}: answer has no '#### <number>'")
     return number
 
 
@@ -72,7 +73,7 @@ def run_gsm8k(scorer: Scorer, path: Path, *, train_path: Path | None = None, sho
     prefix = ""
     if not chat and shots:
         if train_path is None:
-            raise ValueError("gsm8k: few-shot prompts need the train file")
+            raise ConfigError("gsm8k: few-shot prompts need the train file")
         prefix = fewshot_prefix(read_jsonl(train_path, shots), str(train_path))
     eot = scorer.tokenizer.convert_tokens_to_ids("<|eot|>") if chat else None
     stop_ids = [eot] if isinstance(eot, int) and eot != scorer.tokenizer.unk_token_id else []

@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lm_evaluate.config import InputError
 from lm_evaluate.data import field, read_jsonl
 from lm_evaluate.scorer import Scorer
 
@@ -26,7 +27,7 @@ def run_lambada(scorer: Scorer, path: Path, *, limit: int | None = None) -> dict
         try:
             context, word = split_last_word(field(record, "text", where))
         except ValueError as e:
-            raise ValueError(f"{where}: {e}") from e
+            raise InputError(f"{where}: {e}") from e
         requests.append(scorer.encode_pair(context, word))
     scores = scorer.loglikelihood(requests)
     n = len(scores)

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from lm_evaluate.config import ConfigError, InputError
 from lm_model import Transformer, generate, load_hf
 from lm_model.hf import inference_placement
 
@@ -166,7 +167,7 @@ class Scorer:
         """
         stride = stride or self.max_length
         if not 0 < stride <= self.max_length:
-            raise ValueError(f"stride must be in 1..{self.max_length}, got {stride}")
+            raise ConfigError(f"stride must be in 1..{self.max_length}, got {stride}")
         seq = [self.bos_id, *ids]
         windows = []
         done = 1  # seq[:done] is context only or already scored
@@ -188,7 +189,7 @@ class Scorer:
         """Continuation of `prompt_ids` (greedy by default), cut at the first stop string or token."""
         room = self.model.config.max_seq_len - max_new_tokens
         if room < 1:
-            raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt "
+            raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt "
                              f"(max_seq_len {self.model.config.max_seq_len})")
         prompt = list(prompt_ids)[-room:]
         stops = {self.eos_id, *stop_ids}
@@ -221,6 +222,6 @@ def _token_id(tokenizer: object, attr: str, default: int | None = None) -> int:
     value = getattr(tokenizer, attr, None)
     if value is None:
         if default is None:
-            raise ValueError(f"tokenizer has no {attr.removesuffix('_id')}: check tokenizer_config.json")
+            raise InputError(f"tokenizer has no {attr.removesuffix('_id')}: check tokenizer_config.json")
         return default
     return int(value)

@@ -20,13 +20,16 @@ from lm_align.adapters import (
 )
 from lm_align.config import DataConfig, DPORunConfig, SFTRunConfig, TrainingConfig
 from lm_align.dpo import run_dpo
+from lm_align.errors import ConfigError, InputError
 from lm_align.evaluation import preference_metrics, sft_loss
 from lm_align.sft import run_sft
 
 __all__ = [
     "FORMATS",
+    "ConfigError",
     "DPORunConfig",
     "DataConfig",
+    "InputError",
     "SFTRunConfig",
     "TrainingConfig",
     "alpaca",

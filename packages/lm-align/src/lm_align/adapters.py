@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lm_align.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 Message = dict[str, str]
@@ -224,12 +226,12 @@ def read_records(path: str | Path) -> Iterator[tuple[int, Any]]:
         with opener(path, "rt", encoding="utf-8") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read: {e}") from e
+        raise InputError(f"{path}: cannot read: {e}") from e
     if text.lstrip().startswith("["):
         try:
             records = json.loads(text)
         except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not a valid JSON array: {e}") from e
+            raise InputError(f"{path}: not a valid JSON array: {e}") from e
         yield from enumerate(records, start=1)
         return
     # "\n" only: some texts hold U+2028 or U+0085, where str.splitlines() would also break.
@@ -258,17 +260,17 @@ class Loaded:
 def load_examples(path: str | Path, format: str = "auto") -> Loaded:
     """Read `path` and convert every record with the adapter of `format` ("auto": guessed
     from the first record). Bad records are skipped, logged with their line and counted;
-    a file with no usable record raises `ValueError` naming the file."""
+    a file with no usable record raises `InputError` naming the file."""
     path = Path(path)
     if format != "auto" and format not in FORMATS:
-        raise ValueError(f"format: unknown {format!r} (known: auto, {', '.join(FORMATS)})")
+        raise InputError(f"format: unknown {format!r} (known: auto, {', '.join(FORMATS)})")
     out = Loaded(path=path, format=format)
     for line, record in read_records(path):
         if out.format == "auto" and not isinstance(record, Exception):
             try:
                 out.format = detect_format(record)
             except ValueError as e:
-                raise ValueError(f"{path}:{line}: {e}") from e
+                raise InputError(f"{path}:{line}: {e}") from e
         try:
             if isinstance(record, Exception):
                 raise record
@@ -282,7 +284,7 @@ def load_examples(path: str | Path, format: str = "auto") -> Loaded:
         out.examples.extend(examples)
         out.records += 1
     if not out.examples:
-        raise ValueError(f"{path}: no valid {out.format} record ({len(out.skipped)} skipped)")
+        raise InputError(f"{path}: no valid {out.format} record ({len(out.skipped)} skipped)")
     logger.info("%s: %d examples from %d %s records, %d skipped", path, len(out.examples),
                 out.records, out.format, len(out.skipped))
     return out

@@ -21,7 +21,8 @@ from typing import Any
 
 import tyro
 
-from lm_align.config import DataConfig, DPORunConfig, SFTRunConfig, TrainingConfig
+from lm_align.config import DPORunConfig, SFTRunConfig, config_from_dict
+from lm_align.errors import ConfigError, InputError
 
 COMMANDS: dict[str, type] = {"sft": SFTRunConfig, "dpo": DPORunConfig}
 
@@ -38,23 +39,22 @@ def _runner(command: str) -> Callable[[Any], None]:
 
 
 def from_toml(cls: type, path: Path) -> Any:
-    """A run config from a TOML file; ValueError names the file and the problem."""
+    """A run config from a TOML file; `ConfigError` (or FileNotFoundError for a missing model
+    or data file) names the file and the problem, a syntax error its line, in one line."""
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"{path}: cannot read config: {e}") from e
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    if not isinstance(data.get("data"), dict):
+        raise ConfigError(f"{path}: a [data] table with at least `train` is needed")
     try:
-        if not isinstance(data.get("data"), dict):
-            raise ValueError("a [data] table with at least `train` is needed")
-        data["data"] = DataConfig(**data["data"])
-        if "train" in data:
-            defaults = {"learning_rate": 1e-6} if cls is DPORunConfig else {}
-            data["train"] = TrainingConfig(**{**defaults, **data["train"]})
-        return cls(**data)
-    except TypeError as e:
-        raise ValueError(f"{path}: {e}") from e
-    except (ValueError, FileNotFoundError) as e:
-        raise type(e)(f"{path}: {e}") from e
+        return config_from_dict(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{path}: {e}") from None
 
 
 def parse(argv: list[str]) -> tuple[str, Any]:
@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         command, cfg = parse(sys.argv[1:] if argv is None else argv)
         _runner(command)(cfg)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except (ConfigError, InputError, FileNotFoundError) as e:
+        # Only what lm-align reports about its config and inputs: any other exception is a
+        # bug (or trl's own error) and keeps its traceback.
         print(f"lm-align: error: {e}", file=sys.stderr)
         return 2
     return 0

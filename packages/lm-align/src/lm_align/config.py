@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic
+
 from lm_align.adapters import FORMATS
+from lm_align.errors import ConfigError
 
 # TrainingArguments fields this package sets itself: `extra` must not override them.
 _OWNED = frozenset({
@@ -47,18 +51,18 @@ class DataConfig:
         self.train = tuple(Path(p) for p in self.train)
         self.eval = tuple(Path(p) for p in self.eval)
         if not self.train:
-            raise ValueError("data.train: at least one training file is needed")
+            raise ConfigError("data.train: at least one training file is needed")
         for p in (*self.train, *self.eval):
             if not p.is_file():
                 raise FileNotFoundError(f"data: file not found: {p}")
         if self.format != "auto" and self.format not in FORMATS:
-            raise ValueError(f"data.format: unknown {self.format!r} (known: auto, {', '.join(FORMATS)})")
+            raise ConfigError(f"data.format: unknown {self.format!r} (known: auto, {', '.join(FORMATS)})")
         if not self.eval and not 0 < self.eval_fraction < 1:
-            raise ValueError(f"data.eval_fraction: must be in (0, 1) without eval files, got {self.eval_fraction}")
+            raise ConfigError(f"data.eval_fraction: must be in (0, 1) without eval files, got {self.eval_fraction}")
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"data.{name}: must be >= 1 or None, got {value}")
+                raise ConfigError(f"data.{name}: must be >= 1 or None, got {value}")
 
 
 @dataclass(kw_only=True)
@@ -109,21 +113,21 @@ class TrainingConfig:
                     "gradient_accumulation_steps", "logging_steps")
         for name in positive:
             if not getattr(self, name) > 0:
-                raise ValueError(f"train.{name}: must be > 0, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name}: must be > 0, got {getattr(self, name)}")
         if self.warmup_steps < 0 or (self.warmup_steps >= 1 and self.warmup_steps != int(self.warmup_steps)):
-            raise ValueError(f"train.warmup_steps: must be a share in [0, 1) or whole steps, got {self.warmup_steps}")
+            raise ConfigError(f"train.warmup_steps: must be a share in [0, 1) or whole steps, got {self.warmup_steps}")
         if self.max_steps == 0 or self.max_steps < -1:
-            raise ValueError(f"train.max_steps: must be > 0 or -1, got {self.max_steps}")
+            raise ConfigError(f"train.max_steps: must be > 0 or -1, got {self.max_steps}")
         if self.max_steps == -1 and not self.num_train_epochs > 0:
-            raise ValueError(f"train.num_train_epochs: must be > 0, got {self.num_train_epochs}")
+            raise ConfigError(f"train.num_train_epochs: must be > 0, got {self.num_train_epochs}")
         if self.max_length is not None and self.max_length < 8:
-            raise ValueError(f"train.max_length: must be >= 8 or None, got {self.max_length}")
+            raise ConfigError(f"train.max_length: must be >= 8 or None, got {self.max_length}")
         for name in ("eval_steps", "save_steps"):
             if getattr(self, name) < 0:
-                raise ValueError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
+                raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
         owned = sorted(set(self.extra) & _OWNED)
         if owned:
-            raise ValueError(f"train.extra: {owned} are set by lm-align's own fields, not through extra")
+            raise ConfigError(f"train.extra: {owned} are set by lm-align's own fields, not through extra")
 
 
 @dataclass(kw_only=True)
@@ -149,7 +153,7 @@ class SFTRunConfig:
         _check_model_dir(self.model, "model")
         _check_format(self.data, "sft")
         if self.packing and self.train.max_length is None:
-            raise ValueError("packing: needs train.max_length (the packed row length)")
+            raise ConfigError("packing: needs train.max_length (the packed row length)")
         from trl import SFTConfig
 
         check_extra(self.train.extra, SFTConfig)
@@ -182,11 +186,11 @@ class DPORunConfig:
             _check_model_dir(self.ref_model, "ref_model")
         _check_format(self.data, "preference")
         if not self.beta > 0:
-            raise ValueError(f"beta: must be > 0, got {self.beta}")
+            raise ConfigError(f"beta: must be > 0, got {self.beta}")
         known = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
                  "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
         if self.loss_type not in known:
-            raise ValueError(f"loss_type: unknown {self.loss_type!r} (known: {', '.join(known)})")
+            raise ConfigError(f"loss_type: unknown {self.loss_type!r} (known: {', '.join(known)})")
         from trl import DPOConfig
 
         check_extra(self.train.extra, DPOConfig)
@@ -202,7 +206,7 @@ def _check_model_dir(path: Path, name: str) -> None:
 
 def _check_format(data: DataConfig, kind: str) -> None:
     if data.format != "auto" and FORMATS[data.format].kind != kind:
-        raise ValueError(f"data.format: {data.format!r} holds {FORMATS[data.format].kind} examples, "
+        raise ConfigError(f"data.format: {data.format!r} holds {FORMATS[data.format].kind} examples, "
                          f"this stage needs {kind} examples")
 
 
@@ -213,7 +217,7 @@ def device_defaults(bf16: bool | None) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     supported = cuda and torch.cuda.is_bf16_supported()
     if bf16 and not supported:
-        raise ValueError("train.bf16: this machine has no GPU with bf16 support")
+        raise ConfigError("train.bf16: this machine has no GPU with bf16 support")
     return {"use_cpu": not cuda, "bf16": supported if bf16 is None else bf16, "fp16": False}
 
 
@@ -242,4 +246,43 @@ def check_extra(extra: dict[str, Any], trl_config: type) -> None:
     names = {f.name for f in dataclasses.fields(trl_config)}
     unknown = sorted(set(extra) - names)
     if unknown:
-        raise ValueError(f"train.extra: {unknown} are not fields of trl.{trl_config.__name__}")
+        raise ConfigError(f"train.extra: {unknown} are not fields of trl.{trl_config.__name__}")
+
+
+def _unknown_keys(cls: type, data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Keys of `data` (and of its nested config tables) that are not fields: pydantic ignores
+    them, so a misspelt field would silently keep its default."""
+    types = typing.get_type_hints(cls)
+    bad = []
+    for key, value in data.items():
+        if key not in types:
+            bad.append(f"{prefix}{key}")
+        elif isinstance(value, dict) and dataclasses.is_dataclass(types[key]):
+            bad += _unknown_keys(types[key], value, f"{prefix}{key}.")
+    return bad
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as `table.field: message`."""
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
+        message = str(error["ctx"]["error"])
+        return message if not where or message.startswith(where) else f"{where}: {message}"
+    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
+    return f"{where}: {error['msg']}{got}"
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """A run config from a parsed TOML mapping, every value coerced to (or rejected by) its
+    field's type (`packing = "false"` is False, `"Flase"` an error). Unknown keys and bad values
+    raise `ConfigError` naming `table.field`; missing files `FileNotFoundError`."""
+    bad = _unknown_keys(cls, data)
+    if bad:
+        raise ConfigError(f"unknown key(s) {bad} (known: {sorted(typing.get_type_hints(cls))}, "
+                          "[data] and [train] fields; other trl fields go in [train.extra])")
+    if cls is DPORunConfig and isinstance(data.get("train"), dict):
+        data = {**data, "train": {"learning_rate": 1e-6, **data["train"]}}  # DPO's own default
+    try:
+        return pydantic.TypeAdapter(cls).validate_python(data)
+    except pydantic.ValidationError as e:
+        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None

@@ -11,6 +11,7 @@ from datasets import Dataset
 
 from lm_align.adapters import FORMATS, Example, load_examples
 from lm_align.config import DataConfig
+from lm_align.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ def _read(paths: tuple, fmt: str, kind: str, splits: Splits) -> list[Example]:
     for path in paths:
         loaded = load_examples(path, fmt)
         if FORMATS[loaded.format].kind != kind:
-            raise ValueError(f"{path}: holds {loaded.format} ({FORMATS[loaded.format].kind}) records; "
+            raise InputError(f"{path}: holds {loaded.format} ({FORMATS[loaded.format].kind}) records; "
                              f"this stage needs {kind} examples")
         examples.extend(loaded.examples)
         splits.skipped.extend(loaded.skipped)
@@ -65,7 +66,7 @@ def load_splits(cfg: DataConfig, kind: str) -> Splits:
     else:
         n = max(1, round(len(train) * cfg.eval_fraction))
         if n >= len(train):
-            raise ValueError(f"data.eval_fraction: {len(train)} examples leave none for training")
+            raise ConfigError(f"data.eval_fraction: {len(train)} examples leave none for training")
         held, train = train[:n], train[n:]
     splits.train = train[: cfg.max_train_examples]
     splits.eval = held[: cfg.max_eval_examples]

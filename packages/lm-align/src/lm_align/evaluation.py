@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from lm_align.adapters import Example
+from lm_align.errors import InputError
 
 
 def _chat_ids(tokenizer: Any, messages: list[dict], **kwargs: Any) -> dict:
@@ -70,7 +71,7 @@ def sft_loss(model: Any, tokenizer: Any, examples: Sequence[Example], *, max_len
     finally:
         model.train(was_training)
     if counts.sum() == 0:
-        raise ValueError("sft_loss: no assistant token in the examples (after truncation)")
+        raise InputError("sft_loss: no assistant token in the examples (after truncation)")
     return float(-sums.sum() / counts.sum())
 
 
@@ -104,7 +105,7 @@ def preference_metrics(policy: Any, reference: Any, tokenizer: Any, pairs: Seque
     """
     rows = preference_rows(tokenizer, pairs, max_length)
     if not rows:
-        raise ValueError(f"preference_metrics: every prompt fills max_length={max_length}")
+        raise InputError(f"preference_metrics: every prompt fills max_length={max_length}")
     logps = {}
     for name, model in (("policy", policy), ("reference", reference)):
         was_training = model.training

@@ -16,6 +16,8 @@ from typing import Any
 
 import torch
 
+from lm_align.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 END_OF_TURN = "<|eot|>"
@@ -29,12 +31,12 @@ def load_tokenizer(directory: Path, *, need_generation_blocks: bool = False) -> 
     tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
     template = tokenizer.chat_template
     if not isinstance(template, str):
-        raise ValueError(f"{directory}: the tokenizer has no chat template (train it with lm-tok)")
+        raise InputError(f"{directory}: the tokenizer has no chat template (train it with lm-tok)")
     if need_generation_blocks and "{% generation %}" not in template.replace("{%- generation", "{% generation"):
-        raise ValueError(f"{directory}: the chat template has no {{% generation %}} blocks, which "
+        raise InputError(f"{directory}: the chat template has no {{% generation %}} blocks, which "
                          "assistant_only_loss needs to find the replies")
     if tokenizer.pad_token is None:
-        raise ValueError(f"{directory}: the tokenizer has no pad token")
+        raise InputError(f"{directory}: the tokenizer has no pad token")
     return tokenizer
 
 

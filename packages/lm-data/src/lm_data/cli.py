@@ -10,36 +10,62 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from lm_data.config import PipelineConfig
+from lm_data.config import ConfigError, PipelineConfig
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> PipelineConfig:
-    """Read a TOML or YAML file, apply `section.key=value` overrides (value parsed as JSON if it can be)."""
+    """Read a TOML or YAML file, apply `section.key=value` overrides (value parsed as JSON if it can be,
+    else kept as a string that the field's type coerces: `dedup.minhash=False` is False).
+
+    Every problem raises `ConfigError` naming the file (and line, or `section.field`).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        data = yaml.safe_load(path.read_text()) or {}
-    elif path.suffix == ".toml":
-        data = tomllib.loads(path.read_text())
-    else:
-        raise ValueError(f"{path}: config must be .toml, .yaml or .yml")
+    data = _read(path)
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep or "." not in key:
-            raise ValueError(f"override {item!r}: expected section.key=value")
+            raise ConfigError(f"override {item!r}: expected section.key=value")
         section, field = key.split(".", 1)
         try:
             value: Any = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
-        data.setdefault(section, {})[field] = value
+        table = data.setdefault(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {section}: must be a table, got {table!r}")
+        table[field] = value
     try:
         return PipelineConfig.from_dict(data)
-    except (ValueError, TypeError) as e:
-        raise ValueError(f"{path}: {e}") from e
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The mapping of a TOML or YAML file; a syntax error is one line naming the file and line."""
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+            problem = getattr(e, "problem", None) or str(e)
+            raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+        data = {} if data is None else data
+    elif path.suffix == ".toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
+            raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    else:
+        raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: must be a mapping of sections, got {type(data).__name__}")
+    return data
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [f"{k}={json.dumps(v)}" for k, v in flags.items() if v is not None] + args.set
     try:
         cfg = load_config(args.config, overrides)
-    except (ValueError, FileNotFoundError) as e:
+    except (ConfigError, FileNotFoundError) as e:
         print(f"lm-data: {e}", file=sys.stderr)
         return 2
     root = run(cfg)

@@ -1,7 +1,9 @@
 """Config dataclasses of the lm-data pipeline: one per component, validated on construction.
 
-A bad value raises `ValueError` naming the field before any work starts. `PipelineConfig.from_dict`
-builds the whole tree from a parsed TOML/YAML mapping and rejects unknown keys.
+A bad value raises `ConfigError` (a `ValueError`) naming the field before any work starts.
+`PipelineConfig.from_dict` builds the whole tree from a parsed TOML/YAML mapping: it rejects unknown
+keys, and coerces and type-checks every value against its field's annotation with pydantic, so
+`"False"` from `--set` is `False` and `"3"` is `3`, while `"Flase"` or `2.5` for an int are errors.
 """
 
 from __future__ import annotations
@@ -11,15 +13,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import pydantic
+
 INPUT_FORMATS = ("warc", "jsonl", "parquet")
 EXTRACTORS = ("trafilatura", "resiliparse", "none")
 OUTPUT_FORMATS = ("jsonl", "parquet")
 EXECUTORS = ("local", "slurm", "ray")
 
 
+class ConfigError(ValueError):
+    """A config file, section or field that cannot be used; the message names it."""
+
+
 def _check(cond: bool, name: str, msg: str) -> None:
     if not cond:
-        raise ValueError(f"{name}: {msg}")
+        raise ConfigError(f"{name}: {msg}")
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as `section.field: message`."""
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] in ("value_error", "assertion_error"):  # our own __post_init__ check
+        message = str(error["ctx"]["error"])
+        return message if not where or message.startswith(where) else f"{where}: {message}"
+    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
+    return f"{where}: {error['msg']}{got}"
+
+
+def _validate(cls: type, data: dict[str, Any]) -> Any:
+    """`cls` built from `data`, each value coerced to (or rejected by) its field's type."""
+    try:
+        return pydantic.TypeAdapter(cls).validate_python(data)
+    except pydantic.ValidationError as e:
+        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None
 
 
 @dataclass(kw_only=True)
@@ -246,19 +272,17 @@ class PipelineConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
-        """Build from a parsed TOML/YAML mapping; unknown sections or keys raise `ValueError`."""
-        kwargs = {}
-        types = {f.name: f for f in dataclasses.fields(cls)}
+        """Build from a parsed TOML/YAML mapping; unknown sections or keys and values of the
+        wrong type raise `ConfigError` naming `section.field`."""
         for section, values in data.items():
-            _check(section in types, section, f"unknown section (known: {sorted(types)})")
+            _check(section in _SECTIONS, section, f"unknown section (known: {sorted(_SECTIONS)})")
             _check(isinstance(values, dict), section, "must be a table")
-            sub = _SECTIONS[section]
-            known = {f.name for f in dataclasses.fields(sub)}
+            # pydantic ignores unknown keys: a misspelt field would silently keep its default.
+            known = {f.name for f in dataclasses.fields(_SECTIONS[section])}
             for key in values:
                 _check(key in known, f"{section}.{key}", f"unknown key (known: {sorted(known)})")
-            kwargs[section] = sub(**values)
-        _check("input" in kwargs, "input", "section is required")
-        return cls(**kwargs)
+        _check("input" in data, "input", "section is required")
+        return _validate(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -4,16 +4,23 @@ A run is described by a TOML file whose tables are the fields of `TrainConfig`
 (`[model]`, `[parallel]`, `[optim]`, `[schedule]`, `[data]`, `[train]`, `[checkpoint]`,
 `[metrics]`); command-line flags override single fields. The resolved config is written
 to `<run_dir>/config.toml` so a run can always be reproduced.
+
+TOML values are coerced to their field's type by pydantic (`compile = "false"` is False,
+`steps = "100"` is 100), the model overrides to `ModelConfig`'s; an unknown key, a value of
+the wrong type or an invalid one raises `ConfigError` naming `[section].field`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import pydantic
 
 from lm_model import PRESETS, ModelConfig
 
@@ -22,6 +29,34 @@ PP_SCHEDULES = ("GPipe", "1F1B", "Interleaved1F1B", "LoopedBFS", "InterleavedZer
 """Pipeline schedules of `torch.distributed.pipelining` that lm-dist accepts."""
 MULTI_STAGE_SCHEDULES = ("Interleaved1F1B", "LoopedBFS", "InterleavedZeroBubble", "ZBVZeroBubble")
 """Schedules that put several (virtual) stages on each pipeline rank."""
+
+
+class ConfigError(ValueError):
+    """A run config (file, table or field) that cannot be used; the message names it."""
+
+
+@functools.cache
+def _adapter(cls: type) -> pydantic.TypeAdapter:
+    return pydantic.TypeAdapter(cls)
+
+
+def _describe(error: Any, prefix: tuple[str, ...] = ()) -> str:
+    """One pydantic error as `section.field: message`."""
+    where = ".".join(str(part) for part in (*prefix, *error["loc"]))
+    if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
+        message = str(error["ctx"]["error"])
+        return message if not where or message.startswith(where) else f"{where}: {message}"
+    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
+    return f"{where}: {error['msg']}{got}"
+
+
+def _validate(cls: type, values: dict[str, Any], prefix: tuple[str, ...] = ()) -> Any:
+    """`cls` from `values`, each coerced to (or rejected by) its field's type; pydantic runs
+    `__post_init__` too. Unknown keys must be checked before: pydantic ignores them."""
+    try:
+        return _adapter(cls).validate_python(values)
+    except pydantic.ValidationError as e:
+        raise ConfigError("; ".join(_describe(err, prefix) for err in e.errors())) from None
 
 
 def _positive(obj: Any, *names: str) -> None:
@@ -43,13 +78,19 @@ class ModelSection:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise ValueError(f"model.preset {self.preset!r} is unknown; choose one of {sorted(PRESETS)}")
-        try:
-            self.build()
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"model.overrides: {e}") from e
+        model = self.build()
+        # Keep the coerced values, so the resolved config.toml holds `false`, not "false".
+        self.overrides = {k: getattr(model, k) for k in self.overrides}
 
     def build(self) -> ModelConfig:
-        return ModelConfig.from_preset(self.preset, **self.overrides)
+        """The preset with the overrides, coerced to ModelConfig's field types (a TOML or flag
+        string "false" is False, not a truthy string); unknown fields raise ValueError."""
+        known = {f.name for f in dataclasses.fields(ModelConfig)}
+        unknown = sorted(set(self.overrides) - known)
+        if unknown:
+            raise ConfigError(f"model.overrides: unknown ModelConfig field(s) {unknown}; "
+                              f"known: {sorted(known)}")
+        return _validate(ModelConfig, {**PRESETS[self.preset], **self.overrides}, ("model", "overrides"))
 
 
 @dataclass(kw_only=True)
@@ -305,21 +346,18 @@ class TrainConfig:
         sections = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - set(sections))
         if unknown:
-            raise ValueError(f"unknown config table(s) {unknown}; known: {sorted(sections)}")
-        kwargs: dict[str, Any] = {}
+            raise ConfigError(f"unknown config table(s) {unknown}; known: {sorted(sections)}")
         for name, value in values.items():
             if name == "run_dir":
-                kwargs[name] = str(value)
                 continue
             section_cls = _SECTION_TYPES[name]
             if not isinstance(value, dict):
-                raise ValueError(f"config [{name}] must be a table, got {value!r}")
+                raise ConfigError(f"config [{name}] must be a table, got {value!r}")
             known = {f.name for f in dataclasses.fields(section_cls)}
             bad = sorted(set(value) - known)
             if bad:
-                raise ValueError(f"unknown field(s) {bad} in [{name}]; known: {sorted(known)}")
-            kwargs[name] = section_cls(**value)
-        return cls(**kwargs)
+                raise ConfigError(f"unknown field(s) {bad} in [{name}]; known: {sorted(known)}")
+        return _validate(cls, values)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
@@ -328,12 +366,12 @@ class TrainConfig:
             raise FileNotFoundError(f"config file {path} not found")
         try:
             values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
-            raise ValueError(f"{path}: not valid TOML: {e}") from e
+        except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
         try:
             return cls.from_dict(values)
-        except ValueError as e:
-            raise ValueError(f"{path}: {e}") from e
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
 
     def to_toml(self) -> str:
         return _to_toml(self.to_dict())
@@ -374,6 +412,6 @@ def _to_toml(values: dict[str, Any], prefix: str = "") -> str:
 
 
 __all__ = [
-    "CheckpointConfig", "DataConfig", "MetricsConfig", "ModelSection", "OptimizerConfig",
+    "CheckpointConfig", "ConfigError", "DataConfig", "MetricsConfig", "ModelSection", "OptimizerConfig",
     "ParallelConfig", "ScheduleConfig", "TrainConfig", "TrainingConfig",
 ]

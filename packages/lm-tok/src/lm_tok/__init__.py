@@ -12,7 +12,15 @@ from lm_tok.chat import (
     USER,
     render_chat,
 )
-from lm_tok.config import EncodeConfig, InspectConfig, StudyConfig, TokenizerConfig, TrainConfig
+from lm_tok.config import (
+    ConfigError,
+    EncodeConfig,
+    InputError,
+    InspectConfig,
+    StudyConfig,
+    TokenizerConfig,
+    TrainConfig,
+)
 from lm_tok.directory import load_tokenizer, save_tokenizer, tokenizer_sha256
 from lm_tok.fast import FastEncoder
 from lm_tok.pretokenize import SPLIT_PATTERN
@@ -31,8 +39,10 @@ __all__ = [
     "SPLIT_PATTERN",
     "SYSTEM",
     "USER",
+    "ConfigError",
     "EncodeConfig",
     "FastEncoder",
+    "InputError",
     "InspectConfig",
     "ShardSet",
     "StudyConfig",

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import tyro
 
-from lm_tok.config import EncodeConfig, InspectConfig, StudyConfig, TokenizerConfig, TrainConfig
+from lm_tok.config import (
+    ConfigError,
+    EncodeConfig,
+    InputError,
+    InspectConfig,
+    StudyConfig,
+    TrainConfig,
+    config_from_dict,
+)
 from lm_tok.explain import explain
 from lm_tok.shards import encode_corpus
 from lm_tok.study import run_study, table
@@ -29,6 +37,9 @@ def _encode(cfg: EncodeConfig) -> None:
     m = encode_corpus(cfg)
     print(f"{m['num_documents']} documents, {m['num_tokens']} tokens ({m['dtype']}) in {len(m['shards'])} "
           f"shards under {cfg.output}; {m['skipped']} records skipped")
+    if not m["num_documents"]:  # an empty corpus is never what was asked for: fail the command
+        listed = f" (each listed in {cfg.output / 'skipped.jsonl'})" if m["skipped"] else ""
+        raise InputError(f"no documents encoded: {m['skipped']} records skipped{listed}")
 
 
 def _study(cfg: StudyConfig) -> None:
@@ -44,17 +55,20 @@ COMMANDS: dict[str, tuple[type, Callable]] = {
 
 
 def _from_toml(cls: type, path: Path) -> object:
-    """A config from a TOML file; the TOML keys are the dataclass fields."""
+    """A config from a TOML file; the TOML keys are the dataclass fields, values are coerced to
+    their types. Every problem is a one-line `ConfigError` naming the file (and line or field)."""
     try:
         data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise ValueError(f"{path}: cannot read config: {e}") from e
-    if cls is TrainConfig and isinstance(data.get("tokenizer"), dict):
-        data["tokenizer"] = TokenizerConfig(**data["tokenizer"])
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e}") from None
+    except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
     try:
-        return cls(**data)
-    except TypeError as e:
-        raise ValueError(f"{path}: {e}") from e
+        return config_from_dict(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{path}: {e}") from None
 
 
 def parse(argv: list[str]) -> tuple[object, Callable]:
@@ -69,7 +83,7 @@ def parse(argv: list[str]) -> tuple[object, Callable]:
     if "--config" in rest:
         i = rest.index("--config")
         if i + 1 >= len(rest):
-            raise ValueError("--config: needs a TOML file")
+            raise ConfigError("--config: needs a TOML file")
         default = _from_toml(cls, Path(rest[i + 1]))
         rest = rest[:i] + rest[i + 2 :]
     cfg = tyro.cli(cls, args=rest, default=default, prog=f"lm-tok {argv[0]}",
@@ -84,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         fn(cfg)
         if hasattr(cfg, "output"):
             _save_resolved(cfg)
-    except (ValueError, FileNotFoundError, ImportError) as e:
+    except (ConfigError, InputError, FileNotFoundError, ImportError) as e:
+        # Only the errors lm-tok raises about its config and inputs (and a missing optional
+        # extra): any other exception is a bug and keeps its traceback.
         print(f"lm-tok: error: {e}", file=sys.stderr)
         return 2
     return 0

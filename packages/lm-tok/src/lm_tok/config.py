@@ -1,11 +1,20 @@
-"""Config dataclasses of lm-tok's components: one per component, validated on creation."""
+"""Config dataclasses of lm-tok's components: one per component, validated on creation.
+
+A bad field raises `ConfigError`, an unusable input file `InputError` (both `ValueError`s naming
+the field or file): the CLI turns exactly these into a one-line error, and lets any other
+exception (a bug) surface with its traceback.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+
+import pydantic
 
 #: Input suffixes lm-tok reads (a trailing ``.gz`` is allowed on the text and JSONL ones).
 TEXT_SUFFIXES = (".txt", ".text", ".md")
@@ -13,8 +22,16 @@ JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PARQUET_SUFFIXES = (".parquet",)
 
 
+class ConfigError(ValueError):
+    """A config file or field that cannot be used; the message names it."""
+
+
+class InputError(ValueError):
+    """An input file (documents, tokenizer directory) that cannot be read; the message names it."""
+
+
 def input_kind(path: Path) -> Literal["text", "jsonl", "parquet"]:
-    """The reader a file needs, from its suffix; ValueError names the file otherwise."""
+    """The reader a file needs, from its suffix; InputError names the file otherwise."""
     name = path.name.lower().removesuffix(".gz")
     if name.endswith(TEXT_SUFFIXES):
         return "text"
@@ -23,13 +40,13 @@ def input_kind(path: Path) -> Literal["text", "jsonl", "parquet"]:
     if path.name.lower().endswith(PARQUET_SUFFIXES):
         return "parquet"
     known = ", ".join(TEXT_SUFFIXES + JSONL_SUFFIXES + PARQUET_SUFFIXES)
-    raise ValueError(f"{path}: unknown input format (expected one of {known}, optionally .gz)")
+    raise InputError(f"{path}: unknown input format (expected one of {known}, optionally .gz)")
 
 
 def check_inputs(paths: tuple[Path, ...], field_name: str) -> None:
     """Fail before any work starts when an input is missing or of an unknown kind."""
     if not paths:
-        raise ValueError(f"{field_name}: at least one input file is needed")
+        raise ConfigError(f"{field_name}: at least one input file is needed")
     for p in paths:
         if not Path(p).is_file():
             raise FileNotFoundError(f"{field_name}: input file not found: {p}")
@@ -56,18 +73,18 @@ class TokenizerConfig:
 
         floor = 256 + len(SPECIAL_TOKENS) + len(self.extra_special_tokens)
         if self.vocab_size <= floor:
-            raise ValueError(f"vocab_size: {self.vocab_size} leaves no room for merges (must be > {floor})")
+            raise ConfigError(f"vocab_size: {self.vocab_size} leaves no room for merges (must be > {floor})")
         if self.vocab_size > 2**32 - 1:
-            raise ValueError(f"vocab_size: {self.vocab_size} does not fit uint32 token ids")
+            raise ConfigError(f"vocab_size: {self.vocab_size} does not fit uint32 token ids")
         if self.min_frequency < 1:
-            raise ValueError(f"min_frequency: must be >= 1, got {self.min_frequency}")
+            raise ConfigError(f"min_frequency: must be >= 1, got {self.min_frequency}")
         if self.model_max_length < 1:
-            raise ValueError(f"model_max_length: must be >= 1, got {self.model_max_length}")
+            raise ConfigError(f"model_max_length: must be >= 1, got {self.model_max_length}")
         clash = set(self.extra_special_tokens) & set(SPECIAL_TOKENS)
         if clash or len(set(self.extra_special_tokens)) != len(self.extra_special_tokens):
-            raise ValueError(f"extra_special_tokens: duplicates or clashes with built-ins: {sorted(clash)}")
+            raise ConfigError(f"extra_special_tokens: duplicates or clashes with built-ins: {sorted(clash)}")
         if any(not t for t in self.extra_special_tokens):
-            raise ValueError("extra_special_tokens: empty token")
+            raise ConfigError("extra_special_tokens: empty token")
 
 
 @dataclass(kw_only=True)
@@ -91,11 +108,11 @@ class TrainConfig:
         self.inputs = tuple(Path(p) for p in self.inputs)
         self.output = Path(self.output)
         if not self.inputs:
-            raise ValueError("inputs: at least one input file is needed")
+            raise ConfigError("inputs: at least one input file is needed")
         if not self.text_field:
-            raise ValueError("text_field: must not be empty")
+            raise ConfigError("text_field: must not be empty")
         if self.max_bytes is not None and self.max_bytes < 1:
-            raise ValueError(f"max_bytes: must be >= 1 or None, got {self.max_bytes}")
+            raise ConfigError(f"max_bytes: must be >= 1 or None, got {self.max_bytes}")
 
 
 @dataclass(kw_only=True)
@@ -127,15 +144,15 @@ class EncodeConfig:
         self.tokenizer, self.output = Path(self.tokenizer), Path(self.output)
         self.inputs = tuple(Path(p) for p in self.inputs)
         if not self.inputs:
-            raise ValueError("inputs: at least one input file is needed")
+            raise ConfigError("inputs: at least one input file is needed")
         if not self.text_field:
-            raise ValueError("text_field: must not be empty")
+            raise ConfigError("text_field: must not be empty")
         if self.workers < 0:
-            raise ValueError(f"workers: must be >= 0 (0 = all cores), got {self.workers}")
+            raise ConfigError(f"workers: must be >= 0 (0 = all cores), got {self.workers}")
         if self.shard_max_tokens < 1:
-            raise ValueError(f"shard_max_tokens: must be >= 1, got {self.shard_max_tokens}")
+            raise ConfigError(f"shard_max_tokens: must be >= 1, got {self.shard_max_tokens}")
         if self.batch_bytes < 1:
-            raise ValueError(f"batch_bytes: must be >= 1, got {self.batch_bytes}")
+            raise ConfigError(f"batch_bytes: must be >= 1, got {self.batch_bytes}")
 
     @property
     def num_workers(self) -> int:
@@ -174,16 +191,16 @@ class StudyConfig:
         self.heldout = tuple(Path(p) for p in self.heldout)
         self.output = Path(self.output)
         if not self.inputs:
-            raise ValueError("inputs: at least one input file is needed")
+            raise ConfigError("inputs: at least one input file is needed")
         if not self.vocab_sizes:
-            raise ValueError("vocab_sizes: at least one size is needed")
+            raise ConfigError("vocab_sizes: at least one size is needed")
         if len(set(self.vocab_sizes)) != len(self.vocab_sizes):
-            raise ValueError(f"vocab_sizes: duplicates in {self.vocab_sizes}")
+            raise ConfigError(f"vocab_sizes: duplicates in {self.vocab_sizes}")
         self.vocab_sizes = tuple(sorted(self.vocab_sizes))
         for v in self.vocab_sizes:  # the same checks as a real tokenizer, before any training
             TokenizerConfig(vocab_size=v, min_frequency=self.min_frequency, nfc=self.nfc)
         if not self.heldout and self.holdout_every < 2:
-            raise ValueError(f"holdout_every: must be >= 2 without heldout files, got {self.holdout_every}")
+            raise ConfigError(f"holdout_every: must be >= 2 without heldout files, got {self.holdout_every}")
 
 
 @dataclass(kw_only=True)
@@ -199,3 +216,41 @@ class InspectConfig:
 
     def __post_init__(self) -> None:
         self.tokenizer = Path(self.tokenizer)
+
+
+def _describe(error: Any) -> str:
+    """One pydantic error as `field: message` (`section.field` inside a table)."""
+    where = ".".join(str(part) for part in error["loc"])
+    if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
+        message = str(error["ctx"]["error"])
+        return message if not where or message.startswith(where) else f"{where}: {message}"
+    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
+    return f"{where}: {error['msg']}{got}"
+
+
+def _unknown_keys(cls: type, data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Keys of `data` (and of its nested dataclass tables) that are not fields of `cls`:
+    pydantic ignores them, so a misspelt field would silently keep its default."""
+    types = typing.get_type_hints(cls)
+    bad = []
+    for key, value in data.items():
+        if key not in types:
+            bad.append(f"{prefix}{key}")
+        elif isinstance(value, dict) and dataclasses.is_dataclass(types[key]):
+            bad += _unknown_keys(types[key], value, f"{prefix}{key}.")
+    return bad
+
+
+def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """`cls` from a parsed TOML mapping: every value coerced to (or rejected by) its field's type
+    (`"8192"` becomes 8192, `"Flase"` is an error); unknown keys and bad values raise
+    `ConfigError` naming the field."""
+    bad = _unknown_keys(cls, data)
+    if bad:
+        known = sorted(f.name for f in dataclasses.fields(cls))
+        raise ConfigError(f"unknown key(s) {bad} (known: {known})")
+    try:
+        return pydantic.TypeAdapter(cls).validate_python(data)
+    except pydantic.ValidationError as e:
+        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None
+

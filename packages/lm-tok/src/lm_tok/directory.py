@@ -14,7 +14,7 @@ from pathlib import Path
 from tokenizers import Tokenizer
 
 from lm_tok.chat import BOS, CHAT_TEMPLATE, EOS, PAD, SPECIAL_TOKENS
-from lm_tok.config import TokenizerConfig
+from lm_tok.config import InputError, TokenizerConfig
 
 TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_CONFIG_JSON = "tokenizer_config.json"
@@ -47,7 +47,7 @@ def save_tokenizer(tokenizer: Tokenizer, directory: str | Path, config: Tokenize
     d.mkdir(parents=True, exist_ok=True)
     for t in SPECIAL_TOKENS:
         if tokenizer.token_to_id(t) is None:
-            raise ValueError(f"tokenizer: special token {t} is missing; train with lm_tok.train_tokenizer")
+            raise InputError(f"tokenizer: special token {t} is missing; train with lm_tok.train_tokenizer")
     tokenizer.save(str(d / TOKENIZER_JSON))
     tc = tokenizer_config(cfg)
     (d / TOKENIZER_CONFIG_JSON).write_text(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
@@ -70,10 +70,10 @@ def load_tokenizer(directory: str | Path) -> Tokenizer:
     try:
         tok = Tokenizer.from_file(str(p))
     except Exception as e:  # tokenizers raises a bare Exception on malformed JSON
-        raise ValueError(f"{p}: not a valid tokenizer.json: {e}") from e
+        raise InputError(f"{p}: not a valid tokenizer.json: {e}") from e
     missing = [t for t in (BOS, EOS, PAD) if tok.token_to_id(t) is None]
     if missing:
-        raise ValueError(f"{p}: special tokens {missing} are missing")
+        raise InputError(f"{p}: special tokens {missing} are missing")
     return tok
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import tiktoken
 
+from lm_tok.config import InputError
 from lm_tok.directory import tokenizer_json_path
 from lm_tok.pretokenize import split_pattern_of
 
@@ -95,7 +96,7 @@ class FastEncoder:
         try:
             return cls(json.loads(p.read_text(encoding="utf-8")))
         except (ValueError, KeyError) as e:
-            raise ValueError(f"{p}: cannot build the fast encoder: {e}") from e
+            raise InputError(f"{p}: cannot build the fast encoder: {e}") from e
 
     def _norm(self, text: str) -> str:
         return unicodedata.normalize("NFC", text) if self.nfc else text

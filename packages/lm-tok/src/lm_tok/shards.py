@@ -30,7 +30,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lm_tok.chat import BOS, EOS, PAD
-from lm_tok.config import EncodeConfig, check_inputs
+from lm_tok.config import ConfigError, EncodeConfig, check_inputs
 from lm_tok.directory import load_tokenizer, tokenizer_sha256
 from lm_tok.sources import Piece, SkipLog, Skipped, plan_pieces, read_piece
 
@@ -229,7 +229,7 @@ def _encoded(cfg: EncodeConfig, pool) -> Iterator[tuple[Piece, _Encoded]]:
 
 def _prepare_output(out: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"output: {out} exists and is not an empty directory")
+        raise ConfigError(f"output: {out} exists and is not an empty directory")
     out.mkdir(parents=True, exist_ok=True)
 
 

@@ -2,7 +2,7 @@
 
 Records that cannot be used are yielded as `Skipped` with their file, line and reason,
 so callers count and report them instead of losing them silently. A file that cannot be
-opened or decompressed at all raises ValueError naming it.
+opened or decompressed at all raises InputError (a ValueError) naming it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from lm_tok.config import input_kind
+from lm_tok.config import InputError, input_kind
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def _text(path: Path, whole: bool) -> Iterator[Record | Skipped]:
             if buf:
                 yield Record("".join(buf), name, line)
         except UnicodeDecodeError as e:
-            raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a block)") from e
+            raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a block)") from e
 
 
 def _parquet_file(path: Path, field: str):
@@ -113,7 +113,7 @@ def _parquet_file(path: Path, field: str):
         raise ImportError("reading Parquet needs the 'parquet' extra: pip install 'lm-tok[parquet]'") from e
     pf = pq.ParquetFile(path)
     if field not in pf.schema_arrow.names:
-        raise ValueError(f"{path}: no column {field!r} (columns: {pf.schema_arrow.names})")
+        raise InputError(f"{path}: no column {field!r} (columns: {pf.schema_arrow.names})")
     return pf
 
 
@@ -133,15 +133,15 @@ def _parquet(path: Path, field: str) -> Iterator[Record | Skipped]:
 
 @contextmanager
 def _errors_name(path: Path) -> Iterator[None]:
-    """Turn a read error into ValueError naming the file."""
+    """Turn a read error into InputError naming the file."""
     try:
         yield
     except (OSError, EOFError) as e:
-        raise ValueError(f"{path}: cannot read: {e}") from e
+        raise InputError(f"{path}: cannot read: {e}") from e
     except ValueError as e:  # pyarrow's ArrowInvalid is a ValueError that may not name the file
         if str(path) in str(e):
             raise
-        raise ValueError(f"{path}: cannot read: {e}") from e
+        raise InputError(f"{path}: cannot read: {e}") from e
 
 
 def read_records(path: Path, field: str = "text", *, whole_text_files: bool = True) -> Iterator[Record | Skipped]:

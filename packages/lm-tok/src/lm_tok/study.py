@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lm_tok.config import StudyConfig, TokenizerConfig, check_inputs
+from lm_tok.config import InputError, StudyConfig, TokenizerConfig, check_inputs
 from lm_tok.directory import save_tokenizer
 from lm_tok.fast import FastEncoder
 from lm_tok.sources import SkipLog, iter_texts
@@ -48,7 +48,7 @@ def measure(encoder: FastEncoder, texts: Iterator[str], vocab_size: int) -> dict
         n_tokens += len(ids)
         n_words += len(text.split())
     if n_tokens == 0:
-        raise ValueError("heldout: the held-out split has no text")
+        raise InputError("heldout: the held-out split has no text")
     return {
         "bytes_per_token": n_bytes / n_tokens,
         "tokens_per_word": n_tokens / max(n_words, 1),
