@@ -21,20 +21,19 @@ GPU = ROOT / "bench" / "gpu"
 _RUN = """
 import importlib.metadata as md, json, runpy, sys
 
-class Spy:
-    # Records the top-level modules that the project's own code imports (directly, not
-    # through a library, whose optional imports depend on what this machine has).
-    seen = set()
-    def find_spec(self, name, path=None, target=None):
-        frame = sys._getframe(1)
-        while frame and "importlib" in frame.f_code.co_filename:
-            frame = frame.f_back
-        who = frame.f_globals.get("__name__", "") if frame else ""
-        if who.startswith("lm_") or who in ("__main__", "shards", "check"):
-            self.seen.add(name.split(".")[0])
-        return None
+import builtins
+seen = set()
+_import = builtins.__import__
 
-sys.meta_path.insert(0, Spy())
+def spy(name, globals=None, locals=None, fromlist=(), level=0):
+    # Records what the project's own code imports itself (a library's optional imports
+    # depend on what this machine has), cached modules included.
+    who = (globals or {{}}).get("__name__", "")
+    if level == 0 and (who.startswith("lm_") or who in ("__main__", "shards", "check")):
+        seen.add(name.split(".")[0])
+    return _import(name, globals, locals, fromlist, level)
+
+builtins.__import__ = spy
 sys.argv = ["check.py", *sys.argv[1:]]
 code = 0
 try:
@@ -42,7 +41,7 @@ try:
 except SystemExit as e:
     code = e.code
 owners = md.packages_distributions()
-top = Spy.seen - set(sys.stdlib_module_names)
+top = seen - set(sys.stdlib_module_names)
 print(json.dumps({{"code": code, "dists": sorted({{d for m in top for d in owners.get(m, [])}})}}))
 """
 
