@@ -1,5 +1,6 @@
 """Commit protocol, exact resume after SIGKILL, resume in another layout, keep-last-K."""
 
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -17,9 +18,12 @@ from lm_dist.checkpoint import (
     SafeFileSystemReader,
     committed_checkpoints,
     latest_checkpoint,
+    load_model,
     resolve_checkpoint,
 )
+from lm_dist.config import CheckpointConfig
 from lm_dist.trainer import train
+from lm_model import ModelConfig, Transformer
 
 
 def _killed_run(cfg, kill_at_save: int) -> None:
@@ -115,14 +119,57 @@ def test_resume_in_other_layouts(shard_dir, tmp_path):
             assert abs(losses[step] - straight.losses[step]) < 1e-10, (name, step)
 
 
-class _Evil:
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
+def _global(module: str, name: str) -> bytes:
+    """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk attributes)."""
+    def text(s: str) -> bytes:
+        return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()
+    return text(module) + text(name) + pickle.STACK_GLOBAL
 
 
-def test_metadata_unpickling_refuses_arbitrary_callables(tmp_path):
-    (tmp_path / ".metadata").write_bytes(pickle.dumps(_Evil()))
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+def _call(func: bytes, arg: str) -> bytes:
+    arg_bytes = pickle.SHORT_BINUNICODE + bytes([len(arg)]) + arg.encode()
+    return func + arg_bytes + pickle.TUPLE1 + pickle.REDUCE
+
+
+_PAYLOADS = {
+    "top-level": lambda cmd: _call(_global("os", "system"), cmd),
+    "dotted-through-a-dcp-module": lambda cmd: _call(
+        _global("torch.distributed.checkpoint.filesystem", "os.system"), cmd),
+    "torch-import-dotted-name": lambda cmd: _call(
+        _call(_global("torch._utils", "_import_dotted_name"), "os.system"), cmd),
+}
+
+
+def _evil_checkpoint(root, payload: bytes):
+    """A committed checkpoint of the debug model whose DCP `.metadata` is `payload`."""
+    path = root / "checkpoints" / "step-000001"
+    path.mkdir(parents=True)
+    (path / ".metadata").write_bytes(pickle.PROTO + bytes([4]) + payload + pickle.STOP)
+    config = ModelConfig.from_preset("debug").to_dict()
+    (path / ckpt.META).write_text(json.dumps({"step": 1, "world_size": 1, "model_config": config}))
+    (path / COMMITTED).write_text("1\n")
+    return path
+
+
+@pytest.mark.parametrize("name", list(_PAYLOADS))
+def test_crafted_metadata_runs_no_code(name, tmp_path):
+    marker = tmp_path / "pwned"
+    path = _evil_checkpoint(tmp_path / "run", _PAYLOADS[name](f"touch {marker}"))
+    error = f"{path / '.metadata'}: .*refusing"
+    with pytest.raises(pickle.UnpicklingError, match=error):
+        SafeFileSystemReader(path).read_metadata()
+    # The paths every load takes: export (load_model), and a resume or load_from.
+    with pytest.raises(pickle.UnpicklingError, match=error):
+        load_model(tmp_path / "run")
+    model = Transformer(ModelConfig.from_preset("debug"))
+    with pytest.raises(pickle.UnpicklingError, match=error):
+        ckpt.Checkpointer(CheckpointConfig(), tmp_path / "run").load(tmp_path / "run", [model], None)
+    assert not marker.exists()
+
+
+def test_metadata_that_is_not_a_pickle_names_the_file(tmp_path):
+    (tmp_path / ".metadata").write_bytes(b"not a pickle")
+    with pytest.raises(pickle.UnpicklingError, match=str(tmp_path / ".metadata")):
         SafeFileSystemReader(tmp_path).read_metadata()
 
 
