@@ -21,6 +21,7 @@ from lm_dist.checkpoint import (
     load_model,
     resolve_checkpoint,
 )
+from lm_dist.cli import main
 from lm_dist.config import CheckpointConfig
 from lm_dist.trainer import train
 from lm_model import ModelConfig, Transformer
@@ -165,6 +166,17 @@ def test_crafted_metadata_runs_no_code(name, tmp_path):
     with pytest.raises(pickle.UnpicklingError, match=error):
         ckpt.Checkpointer(CheckpointConfig(), tmp_path / "run").load(tmp_path / "run", [model], None)
     assert not marker.exists()
+
+
+def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path):
+    marker = tmp_path / "pwned"
+    path = _evil_checkpoint(tmp_path / "run", _PAYLOADS["dotted-through-a-dcp-module"](f"touch {marker}"))
+    with pytest.raises(SystemExit, match=f"lm-dist export: {path / '.metadata'}: .*refusing"):
+        main(["export", str(tmp_path / "run"), str(tmp_path / "hf")])
+    assert not marker.exists()
+    (path / ckpt.META).write_text('{"step": 1,')
+    with pytest.raises(SystemExit, match=f"lm-dist export: {path / ckpt.META}: not valid JSON"):
+        main(["export", str(path), str(tmp_path / "hf")])
 
 
 def test_metadata_that_is_not_a_pickle_names_the_file(tmp_path):

@@ -152,6 +152,20 @@ class SafeFileSystemReader(FileSystemReader):
         return metadata
 
 
+def read_meta(path: Path) -> dict[str, Any]:
+    """A committed checkpoint's `meta.json`; a broken one is a ValueError naming the file."""
+    meta_path = path / META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{meta_path} not found: not a checkpoint lm-dist wrote") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{meta_path}: not valid JSON: {e}") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+        raise ValueError(f"{meta_path}: expected a JSON object with an integer 'step'")
+    return meta
+
+
 def _reader(path: Path) -> SafeFileSystemReader:
     """A reader for `path`, its metadata read once up front: inside `dcp.load` a bad file
     only surfaces wrapped in a CheckpointException that mixes in unrelated fallbacks."""
@@ -226,7 +240,7 @@ class Checkpointer:
         """Restore model (and optimizer, and this rank's RNG when the world size is unchanged)
         from a committed checkpoint into the current layout; return its meta.json."""
         path = resolve_checkpoint(path)
-        meta = json.loads((path / META).read_text())
+        meta = read_meta(path)
         world = dist.get_world_size() if dist.is_initialized() else 1
         state: dict[str, Any] = {"model": model_state(parts)}
         if optimizers is not None:
@@ -263,7 +277,7 @@ def export(checkpoint: str | Path, out_dir: str | Path, *, tokenizer_dir: str | 
 def load_model(checkpoint: str | Path) -> Transformer:
     """The whole model of a committed checkpoint, in one process, whatever layout saved it."""
     path = resolve_checkpoint(checkpoint)
-    meta = json.loads((path / META).read_text())
+    meta = read_meta(path)
     if "model_config" not in meta:
         raise ValueError(f"{path / META}: field 'model_config' missing")
     with torch.device("meta"):
@@ -295,5 +309,6 @@ __all__ = [
     "export",
     "latest_checkpoint",
     "load_model",
+    "read_meta",
     "resolve_checkpoint",
 ]

@@ -319,8 +319,20 @@ def _can_validate(cfg: TrainConfig) -> bool:
 def train(cfg: TrainConfig, *, on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train to `cfg.train.steps`, resuming if the run directory has a checkpoint.
 
-    `on_step(step)` runs after every step (tests use it to kill the process mid-run).
+    `on_step(step)` runs after every step (tests use it to kill the process mid-run). A
+    process group this call initialises (under torchrun) is destroyed when it returns or
+    raises; one that already existed is left to its owner.
     """
+    owns_group = not dist.is_initialized()
+    try:
+        return _train(cfg, on_step)
+    finally:
+        # Left alive, NCCL warns at exit and may hang or leak its communicators.
+        if owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResult:
     run = _setup(cfg)
     result = TrainResult(start_step=run.step)
     tokens_per_step = cfg.data.seq_len * cfg.data.batch_size * cfg.train.grad_accum * run.mesh.parallel.dp
