@@ -120,6 +120,33 @@ def test_resume_in_other_layouts(shard_dir, tmp_path):
             assert abs(losses[step] - straight.losses[step]) < 1e-10, (name, step)
 
 
+def _logged_losses(run_dir) -> dict[int, float]:
+    """Rank 0's losses by step from metrics.jsonl (exact: JSON keeps a float's repr)."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if "loss" in r}
+
+
+def test_resume_into_and_out_of_a_pipeline(shard_dir, tmp_path):
+    """dp_shard=2 saves step 2; pp2 with two looped stages per rank resumes it and saves
+    step 3; one process resumes that for step 4. Every step equals an uninterrupted run."""
+    kw = {"steps": 4, "n_layers": 4, "metrics": {"log_interval": 1}, "checkpoint": {"interval": 1}}
+    straight = train(make_cfg(tmp_path / "straight", shard_dir, **kw))
+    layouts = [(2, 4, {"dp_shard": 2}),
+               (2, 8, {"dp_shard": 1, "pp": 2, "pp_schedule": "Interleaved1F1B"}),
+               (1, 8, {})]
+    run_dir = tmp_path / "run"
+    for stop, (world, batch, parallel) in enumerate(layouts, start=2):
+        cfg = make_cfg(run_dir, shard_dir, batch_size=batch, parallel=parallel, **kw)
+        if world > 1:
+            assert run_on_ranks(world, _train_until, cfg, stop) == [stop] * world
+        else:
+            assert train(cfg).start_step == 3
+    losses = _logged_losses(run_dir)
+    assert sorted(losses) == [1, 2, 3, 4]
+    for step in (1, 2, 3, 4):
+        assert abs(losses[step] - straight.losses[step]) < 1e-10, step
+
+
 def _global(module: str, name: str) -> bytes:
     """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk attributes)."""
     def text(s: str) -> bytes:

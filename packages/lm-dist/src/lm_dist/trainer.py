@@ -229,9 +229,22 @@ class _Run:
         if full:
             self.step = meta["step"]
             self.loader.load_state_dict(meta["data"])
-            for sched, state in zip(self.schedulers, meta["schedulers"], strict=True):
-                sched.load_state_dict(state)
+            # One scheduler per model part, all stepped together: a layout with another
+            # number of stages per rank resumes every one from the first's position.
+            for sched in self.schedulers:
+                _restore_schedule_position(sched, meta["schedulers"][0])
             self.bad_in_a_row = meta.get("bad_in_a_row", 0)
+
+
+def _restore_schedule_position(scheduler: torch.optim.lr_scheduler.LRScheduler,
+                               saved: dict) -> None:
+    """Move `scheduler` to the saved step. Only the position is taken: base_lrs and the
+    like describe the saving layout's param groups, and the current LRs came back with the
+    optimizer state."""
+    state = scheduler.state_dict()
+    state.update(last_epoch=saved["last_epoch"], _step_count=saved["_step_count"],
+                 _last_lr=[group["lr"] for group in scheduler.optimizer.param_groups])
+    scheduler.load_state_dict(state)
 
 
 def _load_data(cfg: TrainConfig, config: ModelConfig, mesh: Mesh):
