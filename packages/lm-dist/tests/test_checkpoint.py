@@ -204,6 +204,9 @@ def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path):
     (path / ckpt.META).write_text('{"step": 1,')
     with pytest.raises(SystemExit, match=f"lm-dist export: {path / ckpt.META}: not valid JSON"):
         main(["export", str(path), str(tmp_path / "hf")])
+    (path / ckpt.META).write_text(json.dumps({"step": 1, "model_config": {}, "param_dtype": "load"}))
+    with pytest.raises(SystemExit, match=f"{path / ckpt.META}: param_dtype 'load' is not a torch dtype"):
+        main(["export", str(path), str(tmp_path / "hf")])
 
 
 def test_metadata_that_is_not_a_pickle_names_the_file(tmp_path):

@@ -280,10 +280,12 @@ def load_model(checkpoint: str | Path) -> Transformer:
     meta = read_meta(path)
     if "model_config" not in meta:
         raise ValueError(f"{path / META}: field 'model_config' missing")
+    dtype = getattr(torch, str(meta.get("param_dtype", "float32")), None)
+    if not isinstance(dtype, torch.dtype):  # meta.json is data: never getattr into torch blindly
+        raise ValueError(f"{path / META}: param_dtype {meta['param_dtype']!r} is not a torch dtype")
     with torch.device("meta"):
         model = Transformer(ModelConfig.from_dict(meta["model_config"]))
     model.to_empty(device="cpu")
-    dtype = getattr(torch, meta.get("param_dtype", "float32"))
     state = {"model": {k: torch.empty_like(v, dtype=dtype) for k, v in model.state_dict().items()}}
     with _single_process_ok():
         dcp.load(state, storage_reader=_reader(path), no_dist=True)
