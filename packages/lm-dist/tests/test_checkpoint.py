@@ -1,5 +1,6 @@
 """Commit protocol, exact resume after SIGKILL, resume in another layout, keep-last-K."""
 
+import json
 import multiprocessing as mp
 import os
 import pickle
@@ -17,9 +18,13 @@ from lm_dist.checkpoint import (
     SafeFileSystemReader,
     committed_checkpoints,
     latest_checkpoint,
+    load_model,
     resolve_checkpoint,
 )
+from lm_dist.cli import main
+from lm_dist.config import CheckpointConfig
 from lm_dist.trainer import train
+from lm_model import ModelConfig, Transformer
 
 
 def _killed_run(cfg, kill_at_save: int) -> None:
@@ -115,14 +120,98 @@ def test_resume_in_other_layouts(shard_dir, tmp_path):
             assert abs(losses[step] - straight.losses[step]) < 1e-10, (name, step)
 
 
-class _Evil:
-    def __reduce__(self):
-        return (os.system, ("echo pwned",))
+def _logged_losses(run_dir) -> dict[int, float]:
+    """Rank 0's losses by step from metrics.jsonl (exact: JSON keeps a float's repr)."""
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in records if "loss" in r}
 
 
-def test_metadata_unpickling_refuses_arbitrary_callables(tmp_path):
-    (tmp_path / ".metadata").write_bytes(pickle.dumps(_Evil()))
-    with pytest.raises(pickle.UnpicklingError, match="refusing"):
+def test_resume_into_and_out_of_a_pipeline(shard_dir, tmp_path):
+    """dp_shard=2 saves step 2; pp2 with two looped stages per rank resumes it and saves
+    step 3; one process resumes that for step 4. Every step equals an uninterrupted run."""
+    kw = {"steps": 4, "n_layers": 4, "metrics": {"log_interval": 1}, "checkpoint": {"interval": 1}}
+    straight = train(make_cfg(tmp_path / "straight", shard_dir, **kw))
+    layouts = [(2, 4, {"dp_shard": 2}),
+               (2, 8, {"dp_shard": 1, "pp": 2, "pp_schedule": "Interleaved1F1B"}),
+               (1, 8, {})]
+    run_dir = tmp_path / "run"
+    for stop, (world, batch, parallel) in enumerate(layouts, start=2):
+        cfg = make_cfg(run_dir, shard_dir, batch_size=batch, parallel=parallel, **kw)
+        if world > 1:
+            assert run_on_ranks(world, _train_until, cfg, stop) == [stop] * world
+        else:
+            assert train(cfg).start_step == 3
+    losses = _logged_losses(run_dir)
+    assert sorted(losses) == [1, 2, 3, 4]
+    for step in (1, 2, 3, 4):
+        assert abs(losses[step] - straight.losses[step]) < 1e-10, step
+
+
+def _global(module: str, name: str) -> bytes:
+    """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk attributes)."""
+    def text(s: str) -> bytes:
+        return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()
+    return text(module) + text(name) + pickle.STACK_GLOBAL
+
+
+def _call(func: bytes, arg: str) -> bytes:
+    arg_bytes = pickle.SHORT_BINUNICODE + bytes([len(arg)]) + arg.encode()
+    return func + arg_bytes + pickle.TUPLE1 + pickle.REDUCE
+
+
+_PAYLOADS = {
+    "top-level": lambda cmd: _call(_global("os", "system"), cmd),
+    "dotted-through-a-dcp-module": lambda cmd: _call(
+        _global("torch.distributed.checkpoint.filesystem", "os.system"), cmd),
+    "torch-import-dotted-name": lambda cmd: _call(
+        _call(_global("torch._utils", "_import_dotted_name"), "os.system"), cmd),
+}
+
+
+def _evil_checkpoint(root, payload: bytes):
+    """A committed checkpoint of the debug model whose DCP `.metadata` is `payload`."""
+    path = root / "checkpoints" / "step-000001"
+    path.mkdir(parents=True)
+    (path / ".metadata").write_bytes(pickle.PROTO + bytes([4]) + payload + pickle.STOP)
+    config = ModelConfig.from_preset("debug").to_dict()
+    (path / ckpt.META).write_text(json.dumps({"step": 1, "world_size": 1, "model_config": config}))
+    (path / COMMITTED).write_text("1\n")
+    return path
+
+
+@pytest.mark.parametrize("name", list(_PAYLOADS))
+def test_crafted_metadata_runs_no_code(name, tmp_path):
+    marker = tmp_path / "pwned"
+    path = _evil_checkpoint(tmp_path / "run", _PAYLOADS[name](f"touch {marker}"))
+    error = f"{path / '.metadata'}: .*refusing"
+    with pytest.raises(pickle.UnpicklingError, match=error):
+        SafeFileSystemReader(path).read_metadata()
+    # The paths every load takes: export (load_model), and a resume or load_from.
+    with pytest.raises(pickle.UnpicklingError, match=error):
+        load_model(tmp_path / "run")
+    model = Transformer(ModelConfig.from_preset("debug"))
+    with pytest.raises(pickle.UnpicklingError, match=error):
+        ckpt.Checkpointer(CheckpointConfig(), tmp_path / "run").load(tmp_path / "run", [model], None)
+    assert not marker.exists()
+
+
+def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path):
+    marker = tmp_path / "pwned"
+    path = _evil_checkpoint(tmp_path / "run", _PAYLOADS["dotted-through-a-dcp-module"](f"touch {marker}"))
+    with pytest.raises(SystemExit, match=f"lm-dist export: {path / '.metadata'}: .*refusing"):
+        main(["export", str(tmp_path / "run"), str(tmp_path / "hf")])
+    assert not marker.exists()
+    (path / ckpt.META).write_text('{"step": 1,')
+    with pytest.raises(SystemExit, match=f"lm-dist export: {path / ckpt.META}: not valid JSON"):
+        main(["export", str(path), str(tmp_path / "hf")])
+    (path / ckpt.META).write_text(json.dumps({"step": 1, "model_config": {}, "param_dtype": "load"}))
+    with pytest.raises(SystemExit, match=f"{path / ckpt.META}: param_dtype 'load' is not a torch dtype"):
+        main(["export", str(path), str(tmp_path / "hf")])
+
+
+def test_metadata_that_is_not_a_pickle_names_the_file(tmp_path):
+    (tmp_path / ".metadata").write_bytes(b"not a pickle")
+    with pytest.raises(pickle.UnpicklingError, match=str(tmp_path / ".metadata")):
         SafeFileSystemReader(tmp_path).read_metadata()
 
 

@@ -3,7 +3,9 @@
 import math
 
 import pytest
+import torch.distributed as dist
 from conftest import make_cfg
+from distributed import run_on_ranks
 
 from lm_dist import trainer
 from lm_dist.checkpoint import latest_checkpoint
@@ -71,3 +73,23 @@ def test_fsdp_mixed_precision_bf16(baseline, shard_dir, tmp_path):
     for step in (1, 2, 3):
         assert losses[step] == pytest.approx(baseline.losses[step], abs=0.05)
         assert losses[step] != baseline.losses[step]
+
+
+def _group_alive_after(cfg, stop: int | None) -> bool:
+    """Whether this rank still has a process group after train() returns or raises at `stop`."""
+
+    def on_step(step):
+        if step == stop:
+            raise RuntimeError("interrupted")
+
+    try:
+        train(cfg, on_step=on_step)
+    except RuntimeError as e:
+        assert str(e) == "interrupted"
+    return dist.is_initialized()
+
+
+def test_train_destroys_the_process_group_it_created(shard_dir, tmp_path):
+    for name, stop in (("raises", 1), ("finishes", None)):
+        cfg = make_cfg(tmp_path / name, shard_dir, steps=2, batch_size=4, parallel={"dp_shard": 2})
+        assert run_on_ranks(2, _group_alive_after, cfg, stop) == [False, False], name

@@ -144,6 +144,65 @@ def test_verify_hf_raises_on_mismatch(transformers, tmp_path):
         verify_hf(model, tmp_path)
 
 
+def _sharded(tmp_path, shard_name: str):
+    """An export whose index sends every tensor to `shard_name`, and a valid shard outside it."""
+    model_dir, outside = tmp_path / "model", tmp_path / "outside"
+    outside.mkdir()
+    save_hf(_random_model(), model_dir)
+    (model_dir / "model.safetensors").rename(outside / "stolen.safetensors")
+    names = load_file(outside / "stolen.safetensors")
+    index = {"weight_map": {k: shard_name for k in names}}
+    (model_dir / "model.safetensors.index.json").write_text(json.dumps(index))
+    return model_dir
+
+
+@pytest.mark.wheel
+@pytest.mark.parametrize("shard", ["../outside/stolen.safetensors", "ABSOLUTE", "link.safetensors"])
+def test_shard_names_must_stay_inside_the_model_directory(tmp_path, shard):
+    if shard == "ABSOLUTE":
+        shard = str(tmp_path / "outside" / "stolen.safetensors")
+    model_dir = _sharded(tmp_path, shard)
+    if shard == "link.safetensors":  # a symlink that leaves the directory
+        (model_dir / shard).symlink_to(tmp_path / "outside" / "stolen.safetensors")
+    index = model_dir / "model.safetensors.index.json"
+    with pytest.raises(ValueError, match=rf"{index}: .*outside {model_dir}"):
+        load_hf(model_dir)
+
+
+@pytest.mark.wheel
+def test_shard_index_errors_name_the_index(tmp_path):
+    model_dir = _sharded(tmp_path, "missing.safetensors")
+    index = model_dir / "model.safetensors.index.json"
+    with pytest.raises(FileNotFoundError, match=rf"{index}: .*missing\.safetensors"):
+        load_hf(model_dir)
+    index.write_text(json.dumps({"metadata": {}}))
+    with pytest.raises(ValueError, match=rf"{index}: .*weight_map"):
+        load_hf(model_dir)
+
+
+@pytest.mark.wheel
+@pytest.mark.parametrize(("text", "message"), [
+    ("{\"model_type\": \"llama\",", "not valid JSON"),
+    ("[1, 2]", "JSON object"),
+    ("DROP hidden_size", "'hidden_size' missing"),
+    ("SET vocab_size=\"big\"", "vocab_size"),
+])
+def test_malformed_config_json_names_the_file(tmp_path, text, message):
+    save_hf(_random_model(), tmp_path)
+    config_path = tmp_path / "config.json"
+    if text.startswith(("DROP", "SET")):
+        config = json.loads(config_path.read_text())
+        config.pop("lm_model")
+        if text.startswith("DROP"):
+            del config[text.split()[1]]
+        else:
+            key, value = text.split()[1].split("=")
+            config[key] = json.loads(value)
+        text = json.dumps(config)
+    config_path.write_text(text)
+    with pytest.raises(ValueError, match=rf"{config_path}: .*{message}"):
+        load_hf(tmp_path)
+
 def test_inference_placement_defaults_to_bf16_on_cuda_and_fp32_on_cpu():
     from lm_model.hf import inference_placement
 

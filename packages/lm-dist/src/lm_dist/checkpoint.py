@@ -98,25 +98,39 @@ def resolve_checkpoint(path: str | Path) -> Path:
     raise FileNotFoundError(f"no committed checkpoint in {path}")
 
 
-class _SafeUnpickler(pickle.Unpickler):
-    """DCP's `.metadata` file is a pickle: allow only the classes that describe a checkpoint."""
+def _dtype_names() -> frozenset[str]:
+    return frozenset(name for name, value in vars(torch).items() if isinstance(value, torch.dtype))
 
-    _BUILTINS = frozenset({"set", "frozenset", "slice", "list", "dict", "tuple", "int", "float",
-                           "str", "bytes", "bool", "complex"})
+
+class _SafeUnpickler(pickle.Unpickler):
+    """DCP's `.metadata` file is a pickle: resolve only the globals a DCP checkpoint holds.
+
+    The pairs are the ones every layout lm-dist saves (one process, FSDP, HSDP, TP DTensors,
+    pipeline stages; weights, AdamW state and per-rank RNG state; fp32, fp64 and bf16 runs)
+    asks for. Matching exact (module, name) pairs matters: a module prefix lets a dotted
+    name walk to any attribute (`torch.distributed.checkpoint.filesystem` + `os.system`),
+    and private torch helpers such as `torch._utils._import_dotted_name` import anything.
+    """
+
+    _ALLOWED = frozenset({
+        *(("torch.distributed.checkpoint.metadata", name) for name in (
+            "Metadata", "StorageMeta", "MetadataIndex", "TensorStorageMetadata",
+            "BytesStorageMetadata", "ChunkStorageMetadata", "TensorProperties",
+            "_MEM_FORMAT_ENCODING")),
+        ("torch.distributed.checkpoint.filesystem", "_StorageInfo"),
+        # TensorProperties pickles its layout as _get_layout("torch.strided"): a dict lookup.
+        ("torch.serialization", "_get_layout"),
+        ("torch", "Size"),
+        *(("torch", name) for name in _dtype_names()),
+        # StorageMeta.checkpoint_id: the folder the checkpoint was saved to.
+        *(("pathlib", name) for name in ("PosixPath", "PurePosixPath", "WindowsPath",
+                                         "PureWindowsPath")),
+    })
 
     def find_class(self, module: str, name: str) -> Any:
-        allowed = (
-            module.startswith("torch.distributed.checkpoint.")
-            or (module == "builtins" and name in self._BUILTINS)
-            or (module == "collections" and name == "OrderedDict")
-            or (module == "pathlib" and name in ("Path", "PosixPath", "PurePosixPath",
-                                                  "WindowsPath", "PureWindowsPath"))
-            or (module == "torch" and (name == "Size" or isinstance(getattr(torch, name, None), torch.dtype)))
-            or (module in ("torch._utils", "torch.serialization") and name.startswith("_"))
-        )
-        if not allowed:
-            raise pickle.UnpicklingError(f"checkpoint metadata refers to {module}.{name}, "
-                                         "which a DCP checkpoint never needs; refusing to load it")
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a DCP checkpoint "
+                                         "never holds; refusing to load it")
         return super().find_class(module, name)
 
 
@@ -127,11 +141,39 @@ class SafeFileSystemReader(FileSystemReader):
     def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
         path = self._get_metadata_path(kwargs.get("rank"))
         with self.fs.create_stream(path, "rb") as f:
-            metadata = _SafeUnpickler(f).load()
-        if getattr(metadata, "storage_meta", None) is None:
+            try:
+                metadata = _SafeUnpickler(f).load()
+            except Exception as e:  # a truncated or foreign file fails in many ways
+                raise pickle.UnpicklingError(f"{path}: not a DCP checkpoint's metadata: {e}") from e
+        if not isinstance(metadata, Metadata):
+            raise pickle.UnpicklingError(f"{path}: holds a {type(metadata).__name__}, "
+                                         "not a DCP checkpoint's metadata")
+        if metadata.storage_meta is None:
             metadata.storage_meta = StorageMeta()
         metadata.storage_meta.load_id = self.load_id
         return metadata
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    """A committed checkpoint's `meta.json`; a broken one is a ValueError naming the file."""
+    meta_path = path / META
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{meta_path} not found: not a checkpoint lm-dist wrote") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{meta_path}: not valid JSON: {e}") from e
+    if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
+        raise ValueError(f"{meta_path}: expected a JSON object with an integer 'step'")
+    return meta
+
+
+def _reader(path: Path) -> SafeFileSystemReader:
+    """A reader for `path`, its metadata read once up front: inside `dcp.load` a bad file
+    only surfaces wrapped in a CheckpointException that mixes in unrelated fallbacks."""
+    reader = SafeFileSystemReader(path)
+    reader.read_metadata()
+    return reader
 
 
 def model_state(parts: list[nn.Module]) -> dict[str, Any]:
@@ -246,7 +288,7 @@ class Checkpointer:
         """Restore model (and optimizer, and this rank's RNG when the world size is unchanged)
         from a committed checkpoint into the current layout; return its meta.json."""
         path = resolve_checkpoint(path)
-        meta = json.loads((path / META).read_text())
+        meta = read_meta(path)
         world = dist.get_world_size() if dist.is_initialized() else 1
         state: dict[str, Any] = {"model": model_state(parts)}
         if optimizers is not None:
@@ -259,7 +301,7 @@ class Checkpointer:
             if current:
                 state[rng_key] = current
         with _single_process_ok():
-            dcp.load(state, storage_reader=SafeFileSystemReader(path),
+            dcp.load(state, storage_reader=_reader(path),
                      no_dist=not dist.is_initialized())
         for i, part in enumerate(parts):
             set_model_state_dict(part, state["model"], options=StateDictOptions(strict=False))
@@ -287,16 +329,18 @@ def export(checkpoint: str | Path, out_dir: str | Path, *, tokenizer_dir: str | 
 def load_model(checkpoint: str | Path) -> Transformer:
     """The whole model of a committed checkpoint, in one process, whatever layout saved it."""
     path = resolve_checkpoint(checkpoint)
-    meta = json.loads((path / META).read_text())
+    meta = read_meta(path)
     if "model_config" not in meta:
         raise ValueError(f"{path / META}: field 'model_config' missing")
+    dtype = getattr(torch, str(meta.get("param_dtype", "float32")), None)
+    if not isinstance(dtype, torch.dtype):  # meta.json is data: never getattr into torch blindly
+        raise ValueError(f"{path / META}: param_dtype {meta['param_dtype']!r} is not a torch dtype")
     with torch.device("meta"):
         model = Transformer(ModelConfig.from_dict(meta["model_config"]))
     model.to_empty(device="cpu")
-    dtype = getattr(torch, meta.get("param_dtype", "float32"))
     state = {"model": {k: torch.empty_like(v, dtype=dtype) for k, v in model.state_dict().items()}}
     with _single_process_ok():
-        dcp.load(state, storage_reader=SafeFileSystemReader(path), no_dist=True)
+        dcp.load(state, storage_reader=_reader(path), no_dist=True)
     model.load_state_dict(state["model"], assign=True)
     if model.config.tie_embeddings:
         model.output.weight = model.tok_embeddings.weight
@@ -319,5 +363,6 @@ __all__ = [
     "export",
     "latest_checkpoint",
     "load_model",
+    "read_meta",
     "resolve_checkpoint",
 ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import pickle
 import sys
 
 import torch
@@ -72,7 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     if command == "export":
         args = parse_export(rest)
         dtype = getattr(torch, args.dtype) if args.dtype else None
-        out = export(args.checkpoint, args.out, tokenizer_dir=args.tokenizer_dir, dtype=dtype)
+        try:
+            out = export(args.checkpoint, args.out, tokenizer_dir=args.tokenizer_dir, dtype=dtype)
+        except (FileNotFoundError, ValueError, pickle.UnpicklingError) as e:
+            # Each names the file at fault (meta.json, .metadata, tokenizer files).
+            raise SystemExit(f"lm-dist export: {e}") from e
         print(out)
         return 0
     print(f"lm-dist: unknown command {command!r}\n\n{USAGE}", file=sys.stderr)

@@ -235,9 +235,22 @@ class _Run:
         if full:
             self.step = meta["step"]
             self.loader.load_state_dict(meta["data"])
-            for sched, state in zip(self.schedulers, meta["schedulers"], strict=True):
-                sched.load_state_dict(state)
+            # One scheduler per model part, all stepped together: a layout with another
+            # number of stages per rank resumes every one from the first's position.
+            for sched in self.schedulers:
+                _restore_schedule_position(sched, meta["schedulers"][0])
             self.bad_in_a_row = meta.get("bad_in_a_row", 0)
+
+
+def _restore_schedule_position(scheduler: torch.optim.lr_scheduler.LRScheduler,
+                               saved: dict) -> None:
+    """Move `scheduler` to the saved step. Only the position is taken: base_lrs and the
+    like describe the saving layout's param groups, and the current LRs came back with the
+    optimizer state."""
+    state = scheduler.state_dict()
+    state.update(last_epoch=saved["last_epoch"], _step_count=saved["_step_count"],
+                 _last_lr=[group["lr"] for group in scheduler.optimizer.param_groups])
+    scheduler.load_state_dict(state)
 
 
 def _load_data(cfg: TrainConfig, config: ModelConfig, mesh: Mesh):
@@ -316,9 +329,9 @@ def _step(run: _Run) -> tuple[float, float, float]:
 
 
 def _can_validate(cfg: TrainConfig) -> bool:
-    # The zero-bubble schedules' evaluation step fails in torch.distributed.pipelining (it splits the
-    # backward even without one), so those layouts report no validation loss.
-    if cfg.parallel.pp > 1 and "ZeroBubble" in cfg.parallel.pp_schedule:
+    # ZBVZeroBubble's evaluation step fails in torch.distributed.pipelining ("can't
+    # steal_bwd_input if this stage doesn't have backward"), so it reports no validation loss.
+    if cfg.parallel.pp > 1 and cfg.parallel.pp_schedule == "ZBVZeroBubble":
         logger.warning("no validation loss with parallel.pp_schedule=%s", cfg.parallel.pp_schedule)
         return False
     return True
@@ -327,8 +340,20 @@ def _can_validate(cfg: TrainConfig) -> bool:
 def train(cfg: TrainConfig, *, on_step: Callable[[int], None] | None = None) -> TrainResult:
     """Train to `cfg.train.steps`, resuming if the run directory has a checkpoint.
 
-    `on_step(step)` runs after every step (tests use it to kill the process mid-run).
+    `on_step(step)` runs after every step (tests use it to kill the process mid-run). A
+    process group this call initialises (under torchrun) is destroyed when it returns or
+    raises; one that already existed is left to its owner.
     """
+    owns_group = not dist.is_initialized()
+    try:
+        return _train(cfg, on_step)
+    finally:
+        # Left alive, NCCL warns at exit and may hang or leak its communicators.
+        if owns_group and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResult:
     run = _setup(cfg)
     result = TrainResult(start_step=run.step)
     tokens_per_step = cfg.data.seq_len * cfg.data.batch_size * cfg.train.grad_accum * run.mesh.parallel.dp

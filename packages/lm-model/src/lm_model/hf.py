@@ -134,13 +134,21 @@ def _rope_from_hf(hf: dict[str, Any]) -> tuple[float, RopeScaling | None]:
     )
 
 
-def from_hf_config(hf: dict[str, Any]) -> ModelConfig:
+def from_hf_config(hf: dict[str, Any], *, source: str = "config.json") -> ModelConfig:
     """Read a Llama or Qwen3 `config.json` dict; refuse features this model lacks.
 
     The saved `lm_model` entry is used only while it still describes the same model as the
     Hugging Face fields: a tool that resized the vocabulary rewrites those, not ours.
+    Errors are `ValueError`s that start with `source` (the file's path, for `load_hf`).
     """
-    config = _from_hf_fields(hf)
+    if not isinstance(hf, dict):
+        raise ValueError(f"{source}: expected a JSON object, got {type(hf).__name__}")
+    try:
+        config = _from_hf_fields(hf)
+    except KeyError as e:
+        raise ValueError(f"{source}: field {e} missing") from e
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{source}: {e}") from e
     saved = hf.get("lm_model")
     if isinstance(saved, dict):
         try:
@@ -149,7 +157,7 @@ def from_hf_config(hf: dict[str, Any]) -> ModelConfig:
             return config
         if _shape(to_hf_config(ours)) == _shape(to_hf_config(config)):
             return ours
-        logger.warning("config.json: the lm_model entry disagrees with the model fields; ignoring it")
+        logger.warning("%s: the lm_model entry disagrees with the model fields; ignoring it", source)
     return config
 
 
@@ -160,7 +168,7 @@ def _shape(hf: dict[str, Any]) -> dict[str, Any]:
 def _from_hf_fields(hf: dict[str, Any]) -> ModelConfig:
     model_type = hf.get("model_type")
     if model_type not in ("llama", "qwen3"):
-        raise ValueError(f"config.json: model_type {model_type!r} is not supported (llama, qwen3)")
+        raise ValueError(f"model_type {model_type!r} is not supported (llama, qwen3)")
     unsupported = {
         "attention_bias": hf.get("attention_bias", False),
         "mlp_bias": hf.get("mlp_bias", False),
@@ -168,12 +176,12 @@ def _from_hf_fields(hf: dict[str, Any]) -> ModelConfig:
     }
     for key, value in unsupported.items():
         if value:
-            raise ValueError(f"config.json: {key}={value!r} is not supported")
+            raise ValueError(f"{key}={value!r} is not supported")
     if hf.get("hidden_act", "silu") != "silu":
-        raise ValueError(f"config.json: hidden_act {hf['hidden_act']!r} is not supported (silu)")
+        raise ValueError(f"hidden_act {hf['hidden_act']!r} is not supported (silu)")
     dim, heads = hf["hidden_size"], hf["num_attention_heads"]
     if hf.get("head_dim") not in (None, dim // heads):
-        raise ValueError(f"config.json: head_dim {hf['head_dim']} != hidden_size / heads ({dim // heads})")
+        raise ValueError(f"head_dim {hf['head_dim']} != hidden_size / heads ({dim // heads})")
     theta, scaling = _rope_from_hf(hf)
     return ModelConfig(
         vocab_size=hf["vocab_size"], dim=dim, n_layers=hf["num_hidden_layers"], n_heads=heads,
@@ -185,13 +193,20 @@ def _from_hf_fields(hf: dict[str, Any]) -> ModelConfig:
     )
 
 
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON: {e}") from e
+
+
 def _special_token_ids(tokenizer_dir: Path) -> dict[str, int | None]:
     """bos/eos/pad ids from tokenizer_config.json names and tokenizer.json's added tokens."""
     config_path, tok_path = tokenizer_dir / "tokenizer_config.json", tokenizer_dir / "tokenizer.json"
     if not config_path.is_file() or not tok_path.is_file():
         return {}
-    tok_config = json.loads(config_path.read_text())
-    vocab = {t["content"]: t["id"] for t in json.loads(tok_path.read_text()).get("added_tokens", [])}
+    tok_config = _read_json(config_path)
+    vocab = {t["content"]: t["id"] for t in _read_json(tok_path).get("added_tokens", [])}
     ids = {}
     for role in ("bos", "eos", "pad"):
         token = tok_config.get(f"{role}_token")
@@ -235,15 +250,37 @@ def save_hf(model: Transformer, out_dir: str | Path, *, dtype: torch.dtype | Non
     return out
 
 
+def _shard_paths(directory: Path, index: Path) -> list[Path]:
+    """The shard files `index` names, each checked to lie inside `directory`.
+
+    The index is data from wherever the model came from: a `../` or absolute name, or a
+    symlink, must not make us read files elsewhere on the machine.
+    """
+    data = _read_json(index)
+    weight_map = data.get("weight_map") if isinstance(data, dict) else None
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise ValueError(f"{index}: no 'weight_map' object of tensor name -> shard file")
+    root = directory.resolve()
+    paths = []
+    for name in sorted(set(map(str, weight_map.values()))):
+        path = directory / name
+        # resolve() follows symlinks, so a link to a file elsewhere is refused too.
+        if Path(name).is_absolute() or ".." in Path(name).parts or not path.resolve().is_relative_to(root):
+            raise ValueError(f"{index}: shard {name!r} lies outside {directory}")
+        if not path.is_file():
+            raise FileNotFoundError(f"{index}: shard {name} not found in {directory}")
+        paths.append(path)
+    return paths
+
+
 def _read_tensors(directory: Path) -> dict[str, torch.Tensor]:
     single, index = directory / "model.safetensors", directory / "model.safetensors.index.json"
     if single.is_file():
         return load_file(single)
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
         tensors: dict[str, torch.Tensor] = {}
-        for shard in shards:
-            tensors.update(load_file(directory / shard))
+        for shard in _shard_paths(directory, index):
+            tensors.update(load_file(shard))
         return tensors
     raise FileNotFoundError(f"{directory}: neither model.safetensors nor its index found")
 
@@ -270,7 +307,7 @@ def load_hf(directory: str | Path, *, dtype: torch.dtype | None = None,
     config_path = directory / "config.json"
     if not config_path.is_file():
         raise FileNotFoundError(f"{config_path} not found")
-    config = from_hf_config(json.loads(config_path.read_text()))
+    config = from_hf_config(_read_json(config_path), source=str(config_path))
     state = {}
     for hf_name, tensor in _read_tensors(directory).items():
         if hf_name.endswith("rotary_emb.inv_freq"):
