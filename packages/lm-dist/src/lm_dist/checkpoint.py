@@ -197,9 +197,9 @@ def _rng_state() -> dict[str, torch.Tensor]:
     return state
 
 
-def _saved_keys(path: Path, prefix: str) -> set[str]:
+def _saved_keys(metadata: Metadata, prefix: str) -> set[str]:
     """Names under `prefix` in a checkpoint's DCP metadata (DCP flattens nested dicts with dots)."""
-    names = SafeFileSystemReader(path).read_metadata().state_dict_metadata
+    names = metadata.state_dict_metadata
     return {n.removeprefix(prefix + ".") for n in names if n.startswith(prefix + ".")}
 
 
@@ -289,6 +289,7 @@ class Checkpointer:
         from a committed checkpoint into the current layout; return its meta.json."""
         path = resolve_checkpoint(path)
         meta = read_meta(path)
+        reader = _reader(path)
         world = dist.get_world_size() if dist.is_initialized() else 1
         state: dict[str, Any] = {"model": model_state(parts)}
         if optimizers is not None:
@@ -296,13 +297,12 @@ class Checkpointer:
         rng_key = f"rng_rank{_rank()}"
         if meta.get("world_size") == world:
             # Only the generators the checkpoint has: one written on CPU has no CUDA state.
-            saved = _saved_keys(path, rng_key)
+            saved = _saved_keys(reader.read_metadata(), rng_key)
             current = {k: v for k, v in _rng_state().items() if k in saved}
             if current:
                 state[rng_key] = current
         with _single_process_ok():
-            dcp.load(state, storage_reader=_reader(path),
-                     no_dist=not dist.is_initialized())
+            dcp.load(state, storage_reader=reader, no_dist=not dist.is_initialized())
         for i, part in enumerate(parts):
             set_model_state_dict(part, state["model"], options=StateDictOptions(strict=False))
             if optimizers is not None:
