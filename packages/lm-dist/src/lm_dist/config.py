@@ -218,7 +218,8 @@ class DataConfig:
     seed: int = 0
     """Seed of the sequence order; the same seed gives the same batches in every layout."""
     check_token_ids: bool = True
-    """Scan every shard once for ids outside the model's vocabulary before training."""
+    """Check that no token id falls outside the model's vocabulary before training: the
+    manifest's `max_token_id` (lm-tok records it), else one scan shared by all ranks."""
 
     def __post_init__(self) -> None:
         _positive(self, "seq_len", "batch_size")

@@ -83,20 +83,31 @@ class TokenShards:
             shards.append(ShardInfo(path=path, num_tokens=int(entry["num_tokens"])))
         return shards
 
-    def check_vocab(self, model_vocab_size: int, *, scan: bool = True) -> None:
-        """Fail before training when any token id could fall outside the model's embedding."""
+    def check_vocab(self, model_vocab_size: int, *, max_token_id: int | None = None) -> None:
+        """Fail before training when the tokenizer's vocabulary, or the largest token id if
+        given, falls outside the model's embedding."""
         if self.vocab_size > model_vocab_size:
             raise ValueError(f"{self.manifest_path}: vocab_size {self.vocab_size} exceeds the "
                              f"model's vocab_size {model_vocab_size}")
-        if not scan:
-            return
-        for shard, tokens in zip(self.shards, self.maps, strict=True):
+        if max_token_id is not None and max_token_id >= model_vocab_size:
+            raise ValueError(f"{self.directory}: token id {max_token_id} >= the model's "
+                             f"vocab_size {model_vocab_size}")
+
+    @property
+    def recorded_max_token_id(self) -> int | None:
+        """The largest token id as lm-tok recorded it in the manifest (None in older ones)."""
+        value = self.manifest.get("max_token_id")
+        return None if value is None else int(value)
+
+    def scan_max_token_id(self, *, part: int = 0, parts: int = 1) -> int:
+        """The largest token id in shards part, part + parts, ... (-1 if none): ranks split a
+        scan of a corpus whose manifest does not record it."""
+        top = -1
+        for tokens in self.maps[part::parts]:
             chunk = 1 << 24
             for start in range(0, len(tokens), chunk):
-                top = int(tokens[start:start + chunk].max())
-                if top >= model_vocab_size:
-                    raise ValueError(f"{shard.path}: token id {top} >= the model's vocab_size "
-                                     f"{model_vocab_size}")
+                top = max(top, int(tokens[start:start + chunk].max()))
+        return top
 
     @property
     def maps(self) -> list[np.memmap]:

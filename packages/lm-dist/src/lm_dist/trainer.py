@@ -253,15 +253,35 @@ def _restore_schedule_position(scheduler: torch.optim.lr_scheduler.LRScheduler,
     scheduler.load_state_dict(state)
 
 
+def _max_token_id(shards: TokenShards, mesh: Mesh) -> int:
+    """The largest id in the shards: as lm-tok recorded it, else scanned once by all ranks
+    together (each takes every world-th shard) and combined, so no rank scans the corpus
+    alone and all finish together."""
+    recorded = shards.recorded_max_token_id
+    if recorded is not None:
+        return recorded
+    if not dist.is_initialized():
+        return shards.scan_max_token_id()
+    top = shards.scan_max_token_id(part=dist.get_rank(), parts=dist.get_world_size())
+    top_t = torch.tensor(top, device=mesh.device)
+    dist.all_reduce(top_t, op=dist.ReduceOp.MAX)
+    return int(top_t)
+
+
+def _check_ids(shards: TokenShards, config: ModelConfig, mesh: Mesh, scan: bool) -> None:
+    top = _max_token_id(shards, mesh) if scan else None
+    shards.check_vocab(config.vocab_size, max_token_id=top)
+
+
 def _load_data(cfg: TrainConfig, config: ModelConfig, mesh: Mesh):
     if not cfg.data.path:
         raise ValueError("data.path is empty: point it at a token shard directory")
     shards = TokenShards(cfg.data.path)
-    shards.check_vocab(config.vocab_size, scan=cfg.data.check_token_ids)
+    _check_ids(shards, config, mesh, cfg.data.check_token_ids)
     val = None
     if cfg.data.val_path:
         val = TokenShards(cfg.data.val_path)
-        val.check_vocab(config.vocab_size, scan=cfg.data.check_token_ids)
+        _check_ids(val, config, mesh, cfg.data.check_token_ids)
     loader = TokenLoader(shards, seq_len=cfg.data.seq_len,
                          batch_size=cfg.data.batch_size * cfg.train.grad_accum,
                          dp_rank=mesh.dp_rank, dp_size=mesh.parallel.dp, seed=cfg.data.seed)
