@@ -115,3 +115,89 @@ def test_async_checkpoints_commit_and_resume_exactly(shard_dir, tmp_path, monkey
     assert resumed.start_step == 2
     assert resumed.losses == pytest.approx({3: straight.losses[3], 4: straight.losses[4]},
                                            abs=1e-12)
+
+
+_HOST_READS = ("item", "tolist", "__float__", "__bool__", "__int__")
+
+
+def _count_host_reads(monkeypatch) -> list[str]:
+    """Every tensor value read on the host (a device synchronisation on a GPU)."""
+    reads: list[str] = []
+    for name in _HOST_READS:
+        original = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _name=name, _original=original, **kwargs):
+            reads.append(_name)
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    return reads
+
+
+def test_fused_adamw_steps_read_nothing_on_the_host_between_log_steps(shard_dir, tmp_path,
+                                                                     monkeypatch):
+    reads = _count_host_reads(monkeypatch)
+    per_step: list[int] = []
+    real_step = trainer._step
+
+    def counted(run):
+        before = len(reads)
+        out = real_step(run)
+        per_step.append(len(reads) - before)
+        return out
+
+    monkeypatch.setattr(trainer, "_step", counted)
+    cfg = make_cfg(tmp_path / "fused", shard_dir, steps=6, optim={"implementation": "fused"},
+                   metrics={"log_interval": 3})
+    result = train(cfg)
+    assert per_step == [0] * 6
+    assert sorted(result.losses) == [1, 2, 3, 4, 5, 6]  # read in batches, at log steps
+    plain = train(make_cfg(tmp_path / "foreach", shard_dir, steps=6))
+    assert result.losses == pytest.approx(plain.losses, abs=1e-12)
+
+
+def test_fused_adamw_skips_non_finite_steps_on_the_device(shard_dir, tmp_path, monkeypatch):
+    real = trainer.cross_entropy
+    calls = {"n": 0}
+
+    def flaky(logits, targets, z_loss=0.0):
+        calls["n"] += 1
+        loss = real(logits, targets, z_loss)
+        return loss * float("nan") if calls["n"] == 2 else loss
+
+    monkeypatch.setattr(trainer, "cross_entropy", flaky)
+    fused = train(make_cfg(tmp_path / "fused", shard_dir, steps=4, metrics={"log_interval": 4},
+                           optim={"implementation": "fused"}))
+    calls["n"] = 0
+    foreach = train(make_cfg(tmp_path / "foreach", shard_dir, steps=4))
+    assert fused.skipped_steps == foreach.skipped_steps == 1
+    assert fused.losses[4] == pytest.approx(foreach.losses[4], abs=1e-12)
+
+
+def _fused_fsdp(cfg):
+    return train(cfg).losses
+
+
+def test_fused_adamw_on_fsdp_shards_matches_one_process(shard_dir, tmp_path):
+    single = train(make_cfg(tmp_path / "one", shard_dir, steps=3))
+    cfg = make_cfg(tmp_path / "fsdp", shard_dir, steps=3, batch_size=4, parallel={"dp_shard": 2},
+                   optim={"implementation": "fused"})
+    for losses in run_on_ranks(2, _fused_fsdp, cfg):
+        assert losses == pytest.approx(single.losses, abs=1e-10)
+
+
+def test_batches_are_prepared_in_a_background_thread(shard_dir, tmp_path, monkeypatch):
+    import threading
+
+    from lm_dist.data import TokenLoader
+
+    threads = set()
+    real = TokenLoader.next_batch
+
+    def spy(self):
+        threads.add(threading.current_thread().name)
+        return real(self)
+
+    monkeypatch.setattr(TokenLoader, "next_batch", spy)
+    train(make_cfg(tmp_path, shard_dir, steps=3))
+    assert threads == {"batch-prefetch"}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -193,4 +195,70 @@ class TokenLoader:
         self.consumed = int(state["consumed"])
 
 
-__all__ = ["TokenLoader", "TokenShards"]
+class Prefetcher:
+    """A `TokenLoader` whose next batch is assembled in a background thread (into pinned
+    memory for CUDA, then copied without blocking) while the current step computes.
+
+    Its state is the position after the last batch handed out, not after the one being
+    prepared, so a checkpoint resumes at exactly the next batch.
+    """
+
+    def __init__(self, loader: TokenLoader, device: torch.device, *, depth: int = 2) -> None:
+        self.loader, self.device = loader, device
+        self.consumed = loader.consumed
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _produce(self) -> None:
+        pin = self.device.type == "cuda"
+        try:
+            while not self._stop.is_set():
+                inputs, targets = self.loader.next_batch()
+                if pin:
+                    inputs, targets = inputs.pin_memory(), targets.pin_memory()
+                item = (inputs, targets, self.loader.consumed)
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as e:  # handed to the training thread, which raises it
+            self._queue.put(e)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (inputs, targets), already on the device (the copy may still be in flight
+        on CUDA; kernels queued after it wait for it)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._produce, name="batch-prefetch",
+                                            daemon=True)
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        inputs, targets, self.consumed = item
+        return (inputs.to(self.device, non_blocking=True),
+                targets.to(self.device, non_blocking=True))
+
+    def close(self) -> None:
+        """Stop the background thread (batches it prepared are dropped, not consumed)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def epoch(self) -> float:
+        return self.consumed / self.loader.num_windows
+
+    def state_dict(self) -> dict[str, int]:
+        return {"consumed": self.consumed, "seed": self.loader.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if self._thread is not None:
+            raise RuntimeError("load_state_dict after prefetching started")
+        self.loader.load_state_dict(state)
+        self.consumed = self.loader.consumed
+
+
+__all__ = ["Prefetcher", "TokenLoader", "TokenShards"]
