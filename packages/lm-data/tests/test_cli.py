@@ -57,3 +57,20 @@ def test_examples_are_valid_configs(tmp_path):
         cfg = load_config(f, [f'input.paths=["{tmp_path}"]', 'decontam.eval_files=[]'])
         kinds.add(cfg.executor.kind)
     assert kinds == {"local", "slurm", "ray"}
+
+
+def test_report_on_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    assert main(["report", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"lm-data: {missing}: no such folder"
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}: no logs/ folder" in err
+    (tmp_path / "logs" / "0_filter").mkdir(parents=True)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "logs" / "0_filter" / "stats.json") in err
+    (tmp_path / "logs" / "0_filter" / "stats.json").write_text("{not json")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "stats.json: not a datatrove stats file" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()
