@@ -3,6 +3,7 @@ a few hundred plain torch steps teach two fixed replies (so greedy output is kno
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,21 @@ from lm_tok import TokenizerConfig, render_chat, save_tokenizer, train_tokenizer
 # Tiny models run fastest on one thread, and the test machine's 2 cores are shared.
 torch.set_num_threads(1)
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+SHARED = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+
+
+def shared_data() -> Path:
+    """The shared third-party data: `LM_SHARED_DATA`, else `shared/data` beside the checkout.
+
+    Missing, the tests that need it skip for a developer without the data, but fail under
+    `LM_REQUIRE_DATA=1` (CI), so a run without data can never pass vacuously.
+    """
+    if SHARED.is_dir():
+        return SHARED
+    message = f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    if os.environ.get("LM_REQUIRE_DATA") == "1":
+        pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
+    pytest.skip(message)
 
 #: What the trained model answers (greedily) to each prompt.
 REPLIES = {"Hi": "Hello there.", "Say something nice": "Très bien! 日本語 🙂"}
@@ -30,9 +45,7 @@ def replies() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    if not DATA.is_dir():
-        pytest.skip(f"{DATA} not found: the shared data sit beside the checkout")
-    text = (DATA / "pretrain" / "tinyshakespeare.txt").read_text()[:100_000]
+    text = (shared_data() / "pretrain" / "tinyshakespeare.txt").read_text()[:100_000]
     cfg = TokenizerConfig(vocab_size=600)
     tok_dir = save_tokenizer(train_tokenizer([text], cfg), tmp_path_factory.mktemp("tok"), cfg)
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))

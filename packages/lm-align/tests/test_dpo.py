@@ -1,5 +1,5 @@
 """DPO on hh-rlhf harmless pairs from a briefly pretrained tiny model: held-out preference
-accuracy (implicit reward β·(log π - log π_ref) prefers chosen) rises above its start and 0.5."""
+accuracy (implicit reward β·(log π - log π_ref) prefers chosen) rises from 0 to at least 0.6."""
 
 from __future__ import annotations
 
@@ -13,6 +13,13 @@ from lm_align.data import load_splits
 from lm_align.hf_dir import load_model, load_tokenizer
 
 pytestmark = pytest.mark.slow
+
+# Measured: the run repeats exactly on one machine and thread count (0.672 twice on 1 thread, 0.681
+# with the default threads); training seeds 1, 2, 3 give held-out reward accuracy 0.652-0.683 (trl)
+# and 0.650-0.680 (our scorer, 103 pairs, standard error 0.046), reward margin 0.221-0.279. The bars
+# sit below every run, and well above chance.
+MIN_ACCURACY = 0.6
+MIN_MARGIN = 0.15
 
 
 def test_dpo_raises_held_out_preference_accuracy(pretrained, tmp_path):
@@ -28,8 +35,8 @@ def test_dpo_raises_held_out_preference_accuracy(pretrained, tmp_path):
     print(f"\nDPO held-out reward accuracy {b['reward_accuracy']:.3f} -> {a['reward_accuracy']:.3f}, "
           f"margin {b['reward_margin']:.4f} -> {a['reward_margin']:.4f}, loss {b['loss']:.4f} -> {a['loss']:.4f}, "
           f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s")
-    assert a["reward_accuracy"] > max(b["reward_accuracy"], 0.5)
-    assert a["reward_margin"] > b["reward_margin"] and a["loss"] < b["loss"]
+    assert b["reward_accuracy"] == 0.0 and a["reward_accuracy"] >= MIN_ACCURACY
+    assert a["reward_margin"] >= MIN_MARGIN > b["reward_margin"] and a["loss"] < b["loss"]
     assert json.loads((cfg.output / "metrics.json").read_text())["after"] == a
     # Recomputed from the saved directories with our own scorer: the policy prefers chosen.
     held = load_splits(cfg.data, "preference").eval
@@ -39,4 +46,5 @@ def test_dpo_raises_held_out_preference_accuracy(pretrained, tmp_path):
                                beta=cfg.beta, max_length=128)
     print(f"preference_metrics on the saved directories: {ours}; log-prob accuracy before "
           f"{start['logp_accuracy']:.3f}")
-    assert start["reward_accuracy"] == 0.0 and ours["reward_accuracy"] > 0.5 and ours["reward_margin"] > 0
+    assert start["reward_accuracy"] == 0.0
+    assert ours["reward_accuracy"] >= MIN_ACCURACY and ours["reward_margin"] >= MIN_MARGIN

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from pathlib import Path
@@ -8,8 +9,22 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the warcs helper module
 
-SHARED = Path(__file__).resolve().parents[4] / "shared" / "data"
+SHARED = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
 WARC = SHARED / "web" / "warc"
+
+
+def shared_data() -> Path:
+    """The shared third-party data: `LM_SHARED_DATA`, else `shared/data` beside the checkout.
+
+    Missing, the tests that need it skip for a developer without the data, but fail under
+    `LM_REQUIRE_DATA=1` (CI), so a run without data can never pass vacuously.
+    """
+    if SHARED.is_dir():
+        return SHARED
+    message = f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    if os.environ.get("LM_REQUIRE_DATA") == "1":
+        pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +48,4 @@ def offline(monkeypatch):
 
 @pytest.fixture
 def shared() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip(f"{SHARED} not present")
-    return SHARED
+    return shared_data()

@@ -108,3 +108,20 @@ def test_syntax_errors_are_one_line_naming_file_and_line(tmp_path, capsys, suffi
     assert main(["run", str(path)]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_report_on_a_folder_that_is_not_a_run_is_a_one_line_error(tmp_path, capsys):
+    missing = tmp_path / "missing"
+    assert main(["report", str(missing)]) == 2
+    assert capsys.readouterr().err.strip() == f"lm-data: {missing}: no such folder"
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path}: no logs/ folder" in err
+    (tmp_path / "logs" / "0_filter").mkdir(parents=True)
+    assert main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(tmp_path / "logs" / "0_filter" / "stats.json") in err
+    (tmp_path / "logs" / "0_filter" / "stats.json").write_text("{not json")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "stats.json: not a datatrove stats file" in capsys.readouterr().err
+    assert not (tmp_path / "report").exists()

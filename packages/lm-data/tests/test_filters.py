@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import csv
+import io
 import json
+import tarfile
+from pathlib import Path
 
 import pytest
 from datatrove.data import Document
@@ -80,10 +84,49 @@ def test_decontamination_drops_gsm8k_test_question(shared):
     assert contaminated.metadata["contamination_ngram"] in " ".join(words(question))
 
 
-def test_decontamination_reads_mmlu_tarball(shared):
-    f = Decontamination(DecontamConfig(eval_files=[str(shared / "eval" / "mmlu.tar.gz")]))
-    f.filter(doc("warm up"))
-    assert len(f._index) > 100_000
+def _mmlu_question(tarball: Path, min_words: int = 20) -> str:
+    """The first long enough question of the MMLU test split in the tarball."""
+    with tarfile.open(tarball) as tar:
+        for member in tar:
+            if member.isfile() and "/test/" in member.name and member.name.endswith(".csv"):
+                handle = tar.extractfile(member)
+                assert handle is not None
+                for row in csv.reader(io.TextIOWrapper(handle, encoding="utf-8")):
+                    if len(words(row[0])) >= min_words:
+                        return row[0]
+    raise AssertionError(f"{tarball}: no MMLU test question of {min_words} words")
+
+
+def test_decontamination_drops_a_document_with_an_mmlu_question(shared, tmp_path):
+    from lm_data import OutputConfig, PipelineConfig, run, write_report
+    from lm_data.config import DedupConfig, ExtractConfig, InputConfig, QualityConfig
+    from lm_data.report import iter_docs
+
+    tarball = shared / "eval" / "mmlu.tar.gz"
+    question = _mmlu_question(tarball)
+    docs = [{"id": "clean", "text": "A blog post about cooking pasta with tomatoes and basil for dinner."},
+            {"id": "leak", "text": f"Practice exam, question 4. {question} Write your answer below."}]
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    root = run(PipelineConfig(
+        input=InputConfig(paths=[str(tmp_path / "in")], format="jsonl"),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        extract=ExtractConfig(extractor="none"),
+        url_filter=URLFilterConfig(enabled=False),
+        language=LanguageConfig(enabled=False),
+        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
+                              c4_badwords=False, fineweb_quality=False),
+        decontam=DecontamConfig(eval_files=[str(tarball)]),
+        dedup=DedupConfig(exact=False, minhash=False),
+    ))
+    assert [d["id"] for d in iter_docs(root / "output")] == ["clean"]
+    (dropped,) = iter_docs(root / "excluded" / "decontamination")
+    assert dropped["id"] == "leak" and dropped["text"] == docs[1]["text"]
+    assert dropped["metadata"]["filter_reason"] == "mmlu"
+    assert dropped["metadata"]["contamination_ngram"] in " ".join(words(question))
+    report = json.loads((write_report(root).parent / "report.json").read_text())
+    row = next(r for r in report["filters"] if r["filter"] == "decontamination")
+    assert (row["in"], row["removed"], row["top_reasons"]) == (2, 1, [["mmlu", 1]])
 
 
 def test_pii_replaces_emails_and_public_ips():

@@ -178,3 +178,63 @@ def test_sentence_dedup_stages_chain_after_minhash(tmp_path):
     assert names[5][-2:] == ["JsonlWriter", "SentenceDedupSignature"]
     assert names[-1][:2] == ["RankFileReader", "SentenceDedup"]
     assert "SentenceDedup" not in str(names[:5])
+
+
+GOOD = ["A first plain document about gardening.", "A second one about the sea.", "A third about bread."]
+
+
+def _no_filter_cfg(tmp_path: Path, fmt: str) -> PipelineConfig:
+    """Read `tmp_path/in` with every filter and dedup off: each record is kept, or skipped by the reader."""
+    return PipelineConfig(
+        input=InputConfig(paths=[str(tmp_path / "in")], format=fmt),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        extract=ExtractConfig(extractor="none"),
+        url_filter=URLFilterConfig(enabled=False),
+        language=LanguageConfig(enabled=False),
+        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
+                              c4_badwords=False, fineweb_quality=False),
+        dedup=DedupConfig(exact=False, minhash=False),
+    )
+
+
+def _skipped(root: Path) -> dict[str, dict]:
+    return {d["metadata"]["skip_reason"]: d for d in iter_docs(root / "skipped")}
+
+
+def test_bad_jsonl_lines_are_counted_and_kept_in_skipped(tmp_path):
+    (tmp_path / "in").mkdir()
+    lines = [json.dumps({"id": "g0", "text": GOOD[0]}), '{"id": "broken", "text": "no closing brace"',
+             json.dumps({"id": "g1", "text": GOOD[1]}), json.dumps({"id": "empty", "text": ""}),
+             json.dumps({"id": "other-key", "content": "text under the wrong key"}),
+             json.dumps({"id": "g2", "text": GOOD[2]})]
+    path = tmp_path / "in" / "docs.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    root = run(_no_filter_cfg(tmp_path, "jsonl"))
+    md = write_report(root).read_text()
+    r = json.loads((root / "report" / "report.json").read_text())
+    assert (r["records_read"], r["documents_read"], r["output"]) == (6, 3, 3)
+    assert r["skipped"] == {"malformed_json": 1, "empty_text": 1, "missing_text_key": 1}
+    assert r["accounted"] == r["records_read"] == 6 and "Accounted for: 6 of 6" in md
+    skipped = _skipped(root)
+    assert {k: (d["metadata"]["file"], d["metadata"]["line"]) for k, d in skipped.items()} == {
+        "malformed_json": (str(path), 2), "empty_text": (str(path), 4), "missing_text_key": (str(path), 5)}
+    assert skipped["malformed_json"]["text"].strip() == lines[1]  # the raw record itself is kept
+    assert "'text'" in skipped["missing_text_key"]["metadata"]["detail"]
+
+
+def test_parquet_rows_without_text_are_counted_and_kept_in_skipped(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.table({"id": ["g0", "null", "g1", "blank", "g2"],
+                             "text": [GOOD[0], None, GOOD[1], "  \n", GOOD[2]]}), tmp_path / "in" / "a.parquet")
+    pq.write_table(pa.table({"id": ["other-key"], "body": ["text under the wrong key"]}), tmp_path / "in" / "b.parquet")
+    root = run(_no_filter_cfg(tmp_path, "parquet"))
+    r = json.loads((write_report(root).parent / "report.json").read_text())
+    assert (r["records_read"], r["documents_read"], r["output"]) == (6, 3, 3)
+    assert r["skipped"] == {"empty_text": 2, "missing_text_key": 1}
+    assert r["accounted"] == r["records_read"]
+    rows = sorted((Path(d["metadata"]["file"]).name, d["metadata"]["row"], d["metadata"]["skip_reason"])
+                  for d in iter_docs(root / "skipped"))
+    assert rows == [("a.parquet", 1, "empty_text"), ("a.parquet", 3, "empty_text"), ("b.parquet", 0, "missing_text_key")]

@@ -6,7 +6,7 @@ import json
 from datatrove.pipeline.writers import JsonlWriter
 from warcs import broken_gz_warc, wrong_length_warc
 
-from lm_data.reader import RobustWarcReader, decode_body
+from lm_data.reader import AccountedJsonlReader, RobustWarcReader, decode_body
 
 
 def test_broken_records_are_counted_and_kept_with_reason(tmp_path):
@@ -49,3 +49,18 @@ def test_revisits_requests_and_non_html_are_skipped(shared):
     assert stats["skipped_non_html"] >= 28 - 2  # CSS, JS, images
     assert 0 < len(docs) <= 20
     assert all(d.metadata["content_type"] == "text/html" for d in docs)
+
+
+def test_jsonl_cut_short_keeps_its_whole_lines_and_counts_the_rest_as_a_read_error(tmp_path):
+    lines = "".join(json.dumps({"id": f"d{i}", "text": f"document number {i} " * 20}) + "\n" for i in range(200))
+    whole = gzip.compress(lines.encode())
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # a download that stopped halfway
+    reader = AccountedJsonlReader(str(tmp_path), skipped_writer=JsonlWriter(str(tmp_path / "skipped")),
+                                  glob_pattern="*.jsonl.gz")
+    docs = list(reader.run())
+    stats = {k: v.total for k, v in reader.stats.stats.items()}
+    assert 0 < len(docs) < 200 and [d.id for d in docs] == [f"d{i}" for i in range(len(docs))]
+    assert stats["records"] == len(docs) + 1 and stats["skipped_read_error"] == 1
+    with gzip.open(tmp_path / "skipped" / "00000.jsonl.gz", "rt") as f:
+        (skip,) = [json.loads(line) for line in f]
+    assert skip["metadata"]["line"] == len(docs) + 1 and "EOFError" in skip["metadata"]["detail"]

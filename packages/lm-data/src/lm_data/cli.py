@@ -91,7 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     from lm_data.report import write_report
 
     if args.command == "report":
-        print(write_report(args.dir))
+        try:
+            print(write_report(args.dir))
+        except (FileNotFoundError, ValueError) as e:
+            print(f"lm-data: {e}", file=sys.stderr)
+            return 2
         return 0
     flags = {"executor.workers": args.workers, "executor.tasks": args.tasks,
              "executor.kind": args.executor, "output.dir": args.output_dir}

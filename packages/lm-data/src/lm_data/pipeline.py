@@ -9,7 +9,8 @@ Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and com
   (minhash_filter, sentence_find   only with `dedup.sentence`: MinHash filter -> work/minhash_deduped
                                    (+ sentence signatures), then duplicated sentence spans)
   final         drop near-duplicates (or cut duplicated sentence spans) -> PII -> output/
-Every dropped document lands in `excluded/<filter>/`; skipped WARC records in `skipped/`.
+Every dropped document lands in `excluded/<filter>/`; every input record the reader cannot turn into a
+document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text) in `skipped/`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from datatrove.pipeline.dedup import (
     SentenceDedupSignature,
     SentenceFindDedups,
 )
-from datatrove.pipeline.readers import JsonlReader, ParquetReader
+from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from lm_data.config import PipelineConfig
@@ -46,7 +47,7 @@ from lm_data.dedup import SentenceDedup, sent_dedup_config
 from lm_data.extraction import Extraction, make_extractor
 from lm_data.filters import language_filter, quality_filters, url_filter
 from lm_data.pii import pii_formatter
-from lm_data.reader import RobustWarcReader
+from lm_data.reader import AccountedJsonlReader, AccountedParquetReader, RobustWarcReader
 
 logger = logging.getLogger(__name__)
 
@@ -115,13 +116,15 @@ def _reader(cfg: PipelineConfig, out: _Layout, files: list[Path]) -> PipelineSte
     Path(paths_file).parent.mkdir(parents=True, exist_ok=True)
     Path(paths_file).write_text("".join(f"{f.relative_to(root)}\n" for f in files))
     inp = cfg.input
+    skipped = JsonlWriter(out("skipped"))
     if inp.format == "warc":
         return RobustWarcReader(
-            str(root), skipped_writer=JsonlWriter(out("skipped")), max_record_bytes=inp.max_record_bytes,
+            str(root), skipped_writer=skipped, max_record_bytes=inp.max_record_bytes,
             limit=inp.limit, paths_file=paths_file,
         )
-    cls = JsonlReader if inp.format == "jsonl" else ParquetReader
-    return cls(str(root), paths_file=paths_file, text_key=inp.text_key, id_key=inp.id_key, limit=inp.limit)
+    cls = AccountedJsonlReader if inp.format == "jsonl" else AccountedParquetReader
+    return cls(str(root), skipped_writer=skipped, paths_file=paths_file, text_key=inp.text_key, id_key=inp.id_key,
+               limit=inp.limit)
 
 
 def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:

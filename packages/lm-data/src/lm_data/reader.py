@@ -1,20 +1,28 @@
-"""A WARC/WET reader that accounts for every record.
+"""Readers that account for every record: WARC/WET, JSONL and Parquet.
 
-datatrove's `WarcReader` silently drops non-HTML records, undecodable pages and read errors. This
-reader yields the same documents (text = decoded HTML, or plain text for WET `conversion` records)
-but counts every record it does not yield under `skipped_<reason>` and writes a small metadata-only
-document for it to `skipped/`, so `yielded + skipped == records in the file`.
+datatrove's readers silently drop what they cannot use: `WarcReader` non-HTML records, undecodable
+pages and read errors; `JsonlReader` malformed lines; both JSONL and Parquet readers records whose
+text is empty or under another key (a single log warning for all of them). These readers yield the
+same documents but count every raw record under `records`, and every one they do not yield under
+`skipped_<reason>`, writing a document for it to `skipped/` (file, record index, reason, detail), so
+`yielded + skipped == records in the files`.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import re
+import zlib
 from collections.abc import Iterator
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from datatrove.data import Document, DocumentsPipeline
+from datatrove.pipeline.readers import JsonlReader, ParquetReader
 from datatrove.pipeline.readers.base import BaseDiskReader
 from datatrove.pipeline.writers.disk_base import DiskWriter
+
+logger = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
@@ -114,7 +122,47 @@ def record_to_dict(record, max_bytes: int) -> dict:
     }
 
 
-class RobustWarcReader(BaseDiskReader):
+class SkipAccounting:
+    """Mixin for a datatrove disk reader: writes each record it does not yield to `skipped_writer`.
+
+    The reader sets `skipped_writer` (None: skips are only counted) and calls `_skip` for every
+    record it drops and `_count` for every one it yields.
+    """
+
+    skipped_writer: DiskWriter | None = None
+    _skip_out: tuple[DiskWriter, int] | None = None
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        if self.skipped_writer is None:
+            yield from super().run(data, rank, world_size)  # type: ignore[misc]
+            return
+        with self.skipped_writer as writer:
+            self._skip_out = (writer, rank)
+            yield from super().run(data, rank, world_size)  # type: ignore[misc]
+
+    def _count(self) -> None:
+        self.stat_update("records")  # type: ignore[attr-defined]
+
+    def _skip(self, reason: str, detail: str, filepath: str, index: int, *, doc_id: str | None = None,
+              text: str = "", **metadata: Any) -> None:
+        """Count record `index` of `filepath` as skipped for `reason` and keep it in `skipped/`."""
+        self._count()
+        self.stat_update("skipped", f"skipped_{reason}")  # type: ignore[attr-defined]
+        logger.debug("%s record %d skipped: %s %s", filepath, index, reason, detail)
+        if self._skip_out is None:
+            return
+        path = self.data_folder.resolve_paths(filepath)  # type: ignore[attr-defined]
+        doc = Document(
+            text=text,
+            id=doc_id or f"{filepath}/{index}",
+            metadata={"skip_reason": reason, "detail": detail[:500], "file": path, "record_index": index,
+                      **metadata},
+        )
+        writer, rank = self._skip_out
+        writer.write(doc, rank)
+
+
+class RobustWarcReader(SkipAccounting, BaseDiskReader):
     """Reads WARC and WET files; every record is a document or a counted, kept skip.
 
     Args:
@@ -141,35 +189,14 @@ class RobustWarcReader(BaseDiskReader):
         self.max_record_bytes = max_record_bytes
         self._skip_out = None
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
-        if self.skipped_writer is None:
-            yield from super().run(data, rank, world_size)
-            return
-        with self.skipped_writer as writer:
-            self._skip_out = (writer, rank)
-            yield from super().run(data, rank, world_size)
-
-    def _skip(self, reason: str, detail: str, filepath: str, index: int, record=None) -> None:
-        self.stat_update("records")
-        self.stat_update("skipped", f"skipped_{reason}")
-        if self._skip_out is None:
-            return
+    def _skip_record(self, reason: str, detail: str, filepath: str, index: int, record=None) -> None:
         headers = record.rec_headers if record is not None else None
-        rid = headers.get_header("WARC-Record-ID") if headers else None
-        doc = Document(
-            text="",
-            id=rid or f"{filepath}/{index}",
-            metadata={
-                "skip_reason": reason,
-                "detail": detail[:500],
-                "file": filepath,
-                "record_index": index,
-                "warc_type": record.rec_type if record is not None else None,
-                "url": (headers.get_header("WARC-Target-URI") or "").strip("<>") if headers else None,
-            },
+        self._skip(
+            reason, detail, filepath, index,
+            doc_id=headers.get_header("WARC-Record-ID") if headers else None,
+            warc_type=record.rec_type if record is not None else None,
+            url=(headers.get_header("WARC-Target-URI") or "").strip("<>") if headers else None,
         )
-        writer, rank = self._skip_out
-        writer.write(doc, rank)
 
     def _next(self, records, filepath: str, index: int):
         """The next record, None at a clean end; raises `SkipRecord` when the rest is unreadable."""
@@ -192,8 +219,8 @@ class RobustWarcReader(BaseDiskReader):
                     record = self._next(records, filepath, index)
                 except SkipRecord as s:
                     if pending is not None:  # its Content-Length ran past or short of its body
-                        self._skip("bad_content_length", f"{pending['metadata']['url']}: {s.detail}", filepath, index - 1)
-                    self._skip(s.reason, s.detail, filepath, index)
+                        self._skip_record("bad_content_length", f"{pending['metadata']['url']}: {s.detail}", filepath, index - 1)
+                    self._skip_record(s.reason, s.detail, filepath, index)
                     return
                 if pending is not None:
                     yield self._emit(pending)
@@ -206,23 +233,123 @@ class RobustWarcReader(BaseDiskReader):
             if pending is not None:
                 yield self._emit(pending)
             if size - end > 4:  # a final gzip member cut short ends iteration silently
-                self._skip("truncated_tail", f"{size - end} bytes after the last full record", filepath, index)
+                self._skip_record("truncated_tail", f"{size - end} bytes after the last full record", filepath, index)
 
     def _process(self, record, filepath: str, index: int) -> dict | None:
         try:
             with self.track_time():
                 data = record_to_dict(record, self.max_record_bytes)
         except SkipRecord as s:
-            self._skip(s.reason, s.detail, filepath, index, record)
+            self._skip_record(s.reason, s.detail, filepath, index, record)
             return None
         except Exception as e:
-            self._skip("record_error", f"{type(e).__name__}: {e}", filepath, index, record)
+            self._skip_record("record_error", f"{type(e).__name__}: {e}", filepath, index, record)
             return None
         data["metadata"]["file"] = filepath
         return data
 
     def _emit(self, data: dict) -> Document:
-        self.stat_update("records")
+        self._count()
         if data["metadata"]["charset"] != "declared":
             self.stat_update(f"charset_{data['metadata']['charset']}")
         return Document(**data)
+
+
+class _RecordChecks(SkipAccounting):
+    """The checks of one parsed JSONL/Parquet record, shared by both readers."""
+
+    text_key: str
+
+    def _document(self, data: Any, filepath: str, index: int, raw: str, **where: Any) -> Document | None:
+        """The document of record `index`, or None after `_skip` said why there is none."""
+        if not isinstance(data, dict):
+            self._skip("not_an_object", f"a JSON {type(data).__name__}", filepath, index, text=raw, **where)
+            return None
+        if self.text_key not in data:
+            keys = ", ".join(map(str, list(data)[:20]))
+            self._skip("missing_text_key", f"no {self.text_key!r} field; fields: {keys}", filepath, index,
+                       text=raw, **where)
+            return None
+        text = data[self.text_key]
+        if text is not None and not isinstance(text, str):
+            self._skip("text_not_string", f"{self.text_key!r} is a {type(text).__name__}", filepath, index,
+                       text=raw, **where)
+            return None
+        if text is None or not text.strip():
+            self._skip("empty_text", f"{self.text_key!r} is {text!r}", filepath, index, text=raw, **where)
+            return None
+        with self.track_time():  # type: ignore[attr-defined]
+            doc = self.get_document_from_dict(data, filepath, index)  # type: ignore[attr-defined]
+        if doc is None:  # an adapter that returned no text
+            self._skip("empty_text", "no text after the adapter", filepath, index, text=raw, **where)
+            return None
+        self._count()
+        return doc
+
+
+class AccountedJsonlReader(_RecordChecks, JsonlReader):
+    """datatrove's `JsonlReader`, but a malformed line, a record without text or with empty text is a
+    counted skip kept in `skipped/` (its raw line as text, its 1-based `line`), not a log warning.
+
+    Blank lines hold no record and are not counted. A read error (corrupt gzip, invalid UTF-8) ends
+    the file and is one `read_error` skip naming the line it stopped at.
+    """
+
+    name = "📒 Accounted JSONL"
+
+    def __init__(self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any) -> None:
+        super().__init__(data_folder, **kwargs)
+        self.skipped_writer = skipped_writer
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        import orjson
+
+        index = -1
+        try:
+            with self.data_folder.open(filepath, "r", compression=self.compression) as f:
+                for index, line in enumerate(f):
+                    if not line.strip():
+                        continue
+                    try:
+                        data = orjson.loads(line)
+                    except orjson.JSONDecodeError as e:
+                        self._skip("malformed_json", str(e), filepath, index, text=line, line=index + 1)
+                        continue
+                    doc = self._document(data, filepath, index, line, line=index + 1)
+                    if doc is not None:
+                        yield doc
+        except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
+            self._skip("read_error", f"{type(e).__name__}: {e}; the rest of the file is unreadable",
+                       filepath, index + 1, line=index + 2)
+
+
+class AccountedParquetReader(_RecordChecks, ParquetReader):
+    """datatrove's `ParquetReader`, but a row without text (missing column, null or empty) is a counted
+    skip kept in `skipped/` (the row as JSON), not dropped with a log warning. An unreadable file or
+    row group ends the file and is one `read_error` skip."""
+
+    name = "📒 Accounted Parquet"
+
+    def __init__(self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any) -> None:
+        super().__init__(data_folder, **kwargs)
+        self.skipped_writer = skipped_writer
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        index = 0
+        try:
+            with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as pqf:
+                names = pqf.schema_arrow.names
+                columns = None if self.read_metadata else [c for c in (self.text_key, self.id_key) if c in names]
+                for batch in pqf.iter_batches(batch_size=self.batch_size, columns=columns):
+                    for row in batch.to_pylist():
+                        raw = json.dumps(row, ensure_ascii=False, default=str)
+                        doc = self._document(row, filepath, index, raw, row=index)
+                        index += 1
+                        if doc is not None:
+                            yield doc
+        except (OSError, pa.ArrowException) as e:
+            self._skip("read_error", f"{type(e).__name__}: {e}; the rest of the file is unreadable",
+                       filepath, index, row=index)

@@ -59,15 +59,25 @@ def _short(text: str, n: int = 160) -> str:
     return (flat[:n] + "…") if len(flat) > n else flat
 
 
+def _read_stats(path: Path) -> list[dict]:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a datatrove stats file ({e})") from e
+
+
 def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
     reader: dict = {}
     rows: list[dict] = []
-    stage_dirs = sorted((run_dir / "logs").glob("*_*"), key=lambda p: int(p.name.split("_")[0]))
-    for stage in stage_dirs:
+    stage_dirs = [p for p in (run_dir / "logs").glob("*_*") if p.is_dir() and p.name.split("_")[0].isdigit()]
+    first = run_dir / "logs" / "0_filter" / "stats.json"
+    if not first.is_file():
+        raise FileNotFoundError(f"{first} not found: not an lm-data run folder, or its first stage has not finished")
+    for stage in sorted(stage_dirs, key=lambda p: int(p.name.split("_")[0])):
         stats_file = stage / "stats.json"
         if not stats_file.is_file():
             continue
-        for step in json.loads(stats_file.read_text()):
+        for step in _read_stats(stats_file):
             stats = {k: _value(v) for k, v in step["stats"].items()}
             folder = next((f for key, f in STEP_FOLDERS.items() if key in step["name"]), None)
             if "READER" in step["name"] and stage.name.endswith("_filter") and stage.name.startswith("0_"):
@@ -98,6 +108,8 @@ def _examples(folder: Path, k: int = 3) -> list[str]:
 def collect(run_dir: str | Path) -> dict:
     """Every figure of the report, as a JSON-able dict."""
     run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: no such folder")
     if not (run_dir / "logs").is_dir():
         raise FileNotFoundError(f"{run_dir}: no logs/ folder; is this an lm-data run folder?")
     reader, rows = _step_rows(run_dir)
@@ -126,8 +138,11 @@ def _markdown(r: dict) -> str:
     lines = ["# lm-data run report", "",
              f"Records read: **{r['records_read']}**; documents: {r['documents_read']}; "
              f"kept: **{r['output']}**; excluded: {sum(r['excluded'].values())}; skipped: {sum(r['skipped'].values())}. "
-             f"Accounted for: {r['accounted']} of {r['records_read']}.", "",
-             "## Skipped records", "", "| reason | records |", "|---|---:|"]
+             f"Accounted for: {r['accounted']} of {r['records_read']}.", ""]
+    if r["accounted"] != r["records_read"]:
+        lines += [f"**{r['records_read'] - r['accounted']} records are not accounted for** (neither kept, "
+                  "excluded nor skipped): a task may have failed or its files were removed; see logs/.", ""]
+    lines += ["## Skipped records", "", "| reason | records |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["skipped"].items()]
     if r["charset_recovered"]:
         lines += ["", "Decoded despite a missing or wrong charset (kept, counted): "
@@ -181,8 +196,13 @@ def _funnel_png(r: dict, path: Path) -> bool:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md."""
+    """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md.
+
+    Raises `FileNotFoundError` or `ValueError` naming the folder or file when `run_dir` is not a run.
+    """
     r = collect(run_dir)
+    if r["accounted"] != r["records_read"]:
+        logger.warning("%s: %d records read but %d accounted for", run_dir, r["records_read"], r["accounted"])
     out = Path(run_dir) / "report"
     out.mkdir(exist_ok=True)
     (out / "report.json").write_text(json.dumps(r, indent=2, ensure_ascii=False))
