@@ -198,7 +198,7 @@ def evaluate(model: Model, shards: TokenShards, cfg: TrainConfig, mesh: Mesh) ->
         total += _global_mean(loss, model, mesh)
     for part in model.parts:
         part.train()
-    return total / cfg.metrics.val_batches
+    return float(total) / cfg.metrics.val_batches  # one host read per validation
 
 
 @dataclass(kw_only=True)
