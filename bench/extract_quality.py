@@ -4,9 +4,10 @@
 
 Quality follows trafilatura's own evaluation: every `with` snippet found in the extraction is a true
 positive (else a false negative), every `without` snippet found is a false positive. English pages are
-those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed: each extractor
-times the same pages in its own process, alternating A, B for --pairs pairs after a warm-up; the
-ratio is the median of the per-pair ratios.
+those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed (docs/s of
+`extract` alone, pages already in memory): each extractor times the same pages in its own process;
+after a warm-up pair the extractors alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the
+ratio is the median of the per-pair ratios. --speed-only skips the quality scores.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import sys
 import tarfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pairs import load_average, median_ratio, ratios, run_rounds
 
 EXTRACTORS = ("trafilatura", "resiliparse")
 
@@ -87,6 +91,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/web/html/trafilatura-eval-pages.tar.gz"))
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--time-only", choices=EXTRACTORS)
+    ap.add_argument("--speed-only", action="store_true", help="skip the quality scores")
     args = ap.parse_args()
     pages = load_english_pages(Path(args.data))
     if args.time_only:
@@ -99,15 +104,17 @@ def main() -> None:
                 ex.extract(html)
         print(len(pages) / (time.perf_counter() - t))
         return
-    for name in EXTRACTORS:
-        print(json.dumps(score(name, pages)))
-    speeds = {n: [] for n in EXTRACTORS}
-    for _ in range(args.pairs):
-        for n in EXTRACTORS:
-            speeds[n].append(time_one(n, args.data))
-    ratios = [b / a for a, b in zip(speeds["trafilatura"], speeds["resiliparse"], strict=True)]
-    print(json.dumps({n: {"docs_per_s_median": statistics.median(v), "runs": [round(x, 1) for x in v]} for n, v in speeds.items()}))
-    print(f"resiliparse / trafilatura speed: median of {args.pairs} pair ratios = {statistics.median(ratios):.2f}x")
+    if not args.speed_only:
+        for name in EXTRACTORS:
+            print(json.dumps(score(name, pages)), flush=True)
+    print(f"speed: {len(pages)} pages, load average before {load_average()}", flush=True)
+    speeds = run_rounds(list(EXTRACTORS), args.pairs, lambda n: time_one(n, args.data))
+    r = ratios(speeds["resiliparse"], speeds["trafilatura"])
+    print(json.dumps({n: {"docs_per_s_median": round(statistics.median(v), 2), "runs": [round(x, 2) for x in v]}
+                      for n, v in speeds.items()}))
+    print(f"resiliparse / trafilatura docs/s: median of {args.pairs} pair ratios = "
+          f"{median_ratio(speeds['resiliparse'], speeds['trafilatura']):.2f}x "
+          f"(pairs: {', '.join(f'{x:.2f}' for x in r)}); load average after {load_average()}")
 
 
 if __name__ == "__main__":
