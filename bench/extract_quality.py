@@ -7,7 +7,8 @@ positive (else a false negative), every `without` snippet found is a false posit
 those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed (docs/s of
 `extract` alone, pages already in memory): each extractor times the same pages in its own process;
 after a warm-up pair the extractors alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the
-ratio is the median of the per-pair ratios. --speed-only skips the quality scores.
+ratio is the median of the per-pair ratios. --speed-only skips the quality scores; --pages N times
+the first N English pages only (a shorter run on a loaded machine).
 """
 
 from __future__ import annotations
@@ -79,9 +80,9 @@ def score(name: str, pages) -> dict:
             "f1": 2 * p * r / max(p + r, 1e-9), "tp": tp, "fn": fn, "fp": fp, "tn": tn}
 
 
-def time_one(name: str, data: str) -> float:
+def time_one(name: str, data: str, pages: int) -> float:
     """docs/s of one extractor, measured in a fresh process."""
-    out = subprocess.run([sys.executable, __file__, "--data", data, "--time-only", name],
+    out = subprocess.run([sys.executable, __file__, "--data", data, "--pages", str(pages), "--time-only", name],
                          check=True, capture_output=True, text=True).stdout
     return float(out.strip().split("\n")[-1])
 
@@ -92,9 +93,11 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--time-only", choices=EXTRACTORS)
     ap.add_argument("--speed-only", action="store_true", help="skip the quality scores")
+    ap.add_argument("--pages", type=int, default=0, help="time only the first N English pages (0: all)")
     args = ap.parse_args()
     pages = load_english_pages(Path(args.data))
     if args.time_only:
+        pages = pages[: args.pages or None]
         ex = make(args.time_only)
         for html, _, _ in pages[:5]:
             ex.extract(html)  # warm-up
@@ -107,8 +110,9 @@ def main() -> None:
     if not args.speed_only:
         for name in EXTRACTORS:
             print(json.dumps(score(name, pages)), flush=True)
-    print(f"speed: {len(pages)} pages, load average before {load_average()}", flush=True)
-    speeds = run_rounds(list(EXTRACTORS), args.pairs, lambda n: time_one(n, args.data))
+    timed_pages = len(pages[: args.pages or None])
+    print(f"speed: {timed_pages} pages, load average before {load_average()}", flush=True)
+    speeds = run_rounds(list(EXTRACTORS), args.pairs, lambda n: time_one(n, args.data, args.pages))
     r = ratios(speeds["resiliparse"], speeds["trafilatura"])
     print(json.dumps({n: {"docs_per_s_median": round(statistics.median(v), 2), "runs": [round(x, 2) for x in v]}
                       for n, v in speeds.items()}))

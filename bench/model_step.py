@@ -127,7 +127,8 @@ def _run_worker(args: list[str]) -> dict:
     return spawn_json([sys.executable, __file__, "--worker", *args])
 
 
-def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int) -> dict:
+def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int,
+            arms: tuple[str, ...] = ARMS) -> dict:
     common = [preset, dtype_name, device, str(steps)]
 
     def one(arm: str) -> float:
@@ -137,19 +138,20 @@ def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int) 
 
     # Warm-up round first (page cache, compile cache, CPU clocks), then alternating rounds.
     log = lambda line: print(f"  {preset} {dtype_name}: {line}", file=sys.stderr, flush=True)  # noqa: E731
-    results = run_rounds(["matmul", *ARMS], rounds, one, log=log)
+    results = run_rounds(["matmul", *arms], rounds, one, log=log)
     peak = statistics.median(results.pop("matmul"))
     from lm_model import ModelConfig
 
     config = ModelConfig.from_preset(preset)
     seq_len = min(SHAPES[preset][1], config.max_seq_len)
     mfu = {arm: statistics.median(results[arm]) * config.flops_per_token(seq_len) / peak
-           for arm in ARMS}
+           for arm in arms}
+    pairs = [(n, d) for n, d in RATIOS if n in arms and d in arms]
     return {"preset": preset, "dtype": dtype_name, "peak_gflops": peak / 1e9,
             "tokens_per_s": {a: statistics.median(v) for a, v in results.items()},
-            "ratios": {f"{n}/{d}": median_ratio(results[n], results[d]) for n, d in RATIOS},
+            "ratios": {f"{n}/{d}": median_ratio(results[n], results[d]) for n, d in pairs},
             "per_round": {f"{n}/{d}": [round(a / b, 3) for a, b in zip(results[n], results[d], strict=True)]
-                          for n, d in RATIOS},
+                          for n, d in pairs},
             "mfu_vs_measured_matmul_peak": mfu, "rounds": rounds}
 
 
@@ -160,6 +162,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
+                        help="a subset, e.g. the compiled pair alone: hf+compile ours+compile")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -171,20 +175,21 @@ def main() -> None:
             print(json.dumps(measure(arm, preset, dtype_name, device, int(steps), warmup)))
         return
     print(f"load average at start {load_average()}")
-    print("| preset | dtype | hf tok/s | hf+compile tok/s | ours tok/s | ours+compile tok/s | "
-          "**ours / hf** | **ours+compile / hf+compile** | "
-          "MFU vs measured matmul peak (hf / hf+c / ours / ours+c) | matmul peak GFLOP/s |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
+    arms = tuple(a for a in ARMS if a in args.arms)
+    pairs = [f"{n} / {d}" for n, d in RATIOS if n in arms and d in arms]
+    print("| preset | dtype | " + " | ".join(f"{a} tok/s" for a in arms) + " | "
+          + " | ".join(f"**{r}**" for r in pairs)
+          + f" | MFU vs measured matmul peak ({' / '.join(arms)}) | matmul peak GFLOP/s |")
+    print("|---|---|" + "---:|" * (len(arms) + len(pairs)) + "---|---:|")
     for preset in args.presets:
         for dtype_name in args.dtypes:
-            r = compare(preset, dtype_name, args.device, args.rounds, args.steps)
+            r = compare(preset, dtype_name, args.device, args.rounds, args.steps, arms)
             t, m = r["tokens_per_s"], r["mfu_vs_measured_matmul_peak"]
-            print(f"| {preset} | {dtype_name} | " + " | ".join(f"{t[a]:,.0f}" for a in ARMS) + " | "
-                  + " | ".join(f"{r['ratios'][f'{n}/{d}']:.2f}x" for n, d in RATIOS) + " | "
-                  + " / ".join(f"{m[a]:.1%}" for a in ARMS) + f" | {r['peak_gflops']:,.0f} |", flush=True)
+            print(f"| {preset} | {dtype_name} | " + " | ".join(f"{t[a]:,.0f}" for a in arms) + " | "
+                  + " | ".join(f"{x:.2f}x" for x in r["ratios"].values()) + " | "
+                  + " / ".join(f"{m[a]:.1%}" for a in arms) + f" | {r['peak_gflops']:,.0f} |", flush=True)
             print(f"  per-round ratios: {json.dumps(r['per_round'])}; load average {load_average()}",
                   flush=True)
-
 
 if __name__ == "__main__":
     main()
