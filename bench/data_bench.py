@@ -178,6 +178,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--side", choices=("lm-data", "datatrove"))
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--compare", default="datatrove,workers",
+                    help="which comparisons: `datatrove` (lm-data vs hand-built, 1 worker each), "
+                         "`workers` (lm-data 2 workers vs 1), comma-separated")
     ap.add_argument("--out")
     args = ap.parse_args()
     if args.side:  # child process: one timed run
@@ -188,8 +191,14 @@ def main() -> None:
         return
     docs = count_docs(args.inputs)
     print(f"{docs} HTML documents in {len(args.inputs)} WARC files; load average {load_average()}")
-    print(json.dumps(ab(("lm-data", 1), ("datatrove", 1), args.pairs, args.inputs, docs)))
-    print(json.dumps(ab(("lm-data", 2), ("lm-data", 1), args.pairs, args.inputs, docs)))
+    which = args.compare.split(",")
+    unknown = sorted(set(which) - {"datatrove", "workers"})
+    if unknown:
+        raise SystemExit(f"--compare: unknown comparison(s) {unknown}; choose from datatrove, workers")
+    if "datatrove" in which:
+        print(json.dumps(ab(("lm-data", 1), ("datatrove", 1), args.pairs, args.inputs, docs)), flush=True)
+    if "workers" in which:
+        print(json.dumps(ab(("lm-data", 2), ("lm-data", 1), args.pairs, args.inputs, docs)), flush=True)
 
 
 if __name__ == "__main__":
