@@ -11,7 +11,8 @@ ratios. MFU is "vs measured matmul peak": against the median of square-matmul FL
 measured in the same rounds, not a vendor peak.
 
     uv run python bench/model_step.py                      # tiny and small, fp32 and bf16
-    uv run python bench/model_step.py --presets tiny --rounds 3 --steps 2   # quick look
+    uv run python bench/model_step.py --presets tiny --dtypes fp32 --steps 2  # shorter
+    uv run python bench/model_step.py --arms hf+compile ours+compile          # compiled pair only
     uv run python bench/model_step.py --presets 1b --dtypes bf16 --device cuda  # on a GPU
 """
 
