@@ -10,7 +10,7 @@ writer. Its only shims are offline asset paths (fastText lid.176.ftz from fast-l
 LDNOOBW list from ../shared/data, tldextract's bundled suffix list) in place of downloads.
 
 Each run is a fresh process writing to a fresh folder. After one warm-up run of each side the sides
-alternate A, B for --pairs pairs; the ratio is the median of per-pair (lm-data docs/s / datatrove
+alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the ratio is the median of per-pair (lm-data docs/s / datatrove
 docs/s). Then lm-data alone with 1 vs 2 workers, alternated the same way. docs/s counts the HTML
 documents datatrove's WarcReader yields from the inputs (the same number for every run).
 """
@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pairs import load_average, median_ratio, ratios, run_rounds
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_INPUTS = [
@@ -158,16 +160,16 @@ def timed(side: str, workers: int, inputs: list[str]) -> float:
 
 
 def ab(a: tuple[str, int], b: tuple[str, int], pairs: int, inputs: list[str], docs: int) -> dict:
-    """Warm up both, then alternate; returns docs/s per run and the median per-pair ratio a/b."""
-    timed(*a, inputs), timed(*b, inputs)
-    ta, tb = [], []
-    for _ in range(pairs):
-        ta.append(timed(*a, inputs))
-        tb.append(timed(*b, inputs))
-    ratios = [y / x for x, y in zip(ta, tb, strict=True)]  # (docs/x) / (docs/y)
-    return {"a": f"{a[0]} x{a[1]}", "b": f"{b[0]} x{b[1]}",
-            "a_docs_per_s": [round(docs / t, 1) for t in ta], "b_docs_per_s": [round(docs / t, 1) for t in tb],
-            "ratio_a_over_b_median": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios]}
+    """Warm up both, then alternate A B, B A; docs/s per run and the median per-pair ratio a/b."""
+    sides = {f"{a[0]} x{a[1]}": a, f"{b[0]} x{b[1]}": b}
+    res = run_rounds(list(sides), pairs, lambda name: docs / timed(*sides[name], inputs),
+                     log=lambda line: print(f"  {line}", flush=True))
+    name_a, name_b = sides
+    ra, rb = res[name_a], res[name_b]
+    return {"a": name_a, "b": name_b,
+            "a_docs_per_s": [round(x, 2) for x in ra], "b_docs_per_s": [round(x, 2) for x in rb],
+            "ratio_a_over_b_median": round(median_ratio(ra, rb), 3),
+            "ratios": [round(r, 3) for r in ratios(ra, rb)], "load_average": load_average()}
 
 
 def main() -> None:
@@ -176,6 +178,9 @@ def main() -> None:
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--side", choices=("lm-data", "datatrove"))
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--compare", default="datatrove,workers",
+                    help="which comparisons: `datatrove` (lm-data vs hand-built, 1 worker each), "
+                         "`workers` (lm-data 2 workers vs 1), comma-separated")
     ap.add_argument("--out")
     args = ap.parse_args()
     if args.side:  # child process: one timed run
@@ -185,9 +190,15 @@ def main() -> None:
         print(time.perf_counter() - t)
         return
     docs = count_docs(args.inputs)
-    print(f"{docs} HTML documents in {len(args.inputs)} WARC files")
-    print(json.dumps(ab(("lm-data", 1), ("datatrove", 1), args.pairs, args.inputs, docs)))
-    print(json.dumps(ab(("lm-data", 2), ("lm-data", 1), args.pairs, args.inputs, docs)))
+    print(f"{docs} HTML documents in {len(args.inputs)} WARC files; load average {load_average()}")
+    which = args.compare.split(",")
+    unknown = sorted(set(which) - {"datatrove", "workers"})
+    if unknown:
+        raise SystemExit(f"--compare: unknown comparison(s) {unknown}; choose from datatrove, workers")
+    if "datatrove" in which:
+        print(json.dumps(ab(("lm-data", 1), ("datatrove", 1), args.pairs, args.inputs, docs)), flush=True)
+    if "workers" in which:
+        print(json.dumps(ab(("lm-data", 2), ("lm-data", 1), args.pairs, args.inputs, docs)), flush=True)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,18 @@
 """Forward+backward training-step throughput of lm-model against transformers' Llama.
 
 Same shape (built from the same ModelConfig through lm_model.hf.to_hf_config), same
-inputs, same loss (cross-entropy on the logits, outside both models). Each measurement runs
-in its own process, and the arms alternate (hf, ours, ours+compile, then the next round)
-after a warm-up round, because a shared machine drifts between runs; the reported ratio is
-the median of the per-round ratios. MFU is against a matmul peak measured in the same run.
+inputs, same loss (cross-entropy on the logits, outside both models). Four arms: `hf` and
+`ours` eager, `hf+compile` and `ours+compile` with per-block torch.compile (each decoder
+layer compiled on its own, as lm-dist compiles ours), so compiled is compared with compiled.
+Each measurement runs in its own process, and the arms (with the matmul peak) alternate
+round by round, forward then reversed, after a warm-up round (bench/_pairs.py), because a
+shared machine drifts between runs; the reported ratio is the median of the per-round
+ratios. MFU is "vs measured matmul peak": against the median of square-matmul FLOP/s
+measured in the same rounds, not a vendor peak.
 
     uv run python bench/model_step.py                      # tiny and small, fp32 and bf16
-    uv run python bench/model_step.py --presets tiny --rounds 3 --steps 2   # quick look
+    uv run python bench/model_step.py --presets tiny --dtypes fp32 --steps 2  # shorter
+    uv run python bench/model_step.py --arms hf+compile ours+compile          # compiled pair only
     uv run python bench/model_step.py --presets 1b --dtypes bf16 --device cuda  # on a GPU
 """
 
@@ -16,11 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
+from pathlib import Path
 
-ARMS = ("hf", "ours", "ours+compile")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pairs import load_average, median_ratio, run_rounds, spawn_json
+
+ARMS = ("hf", "hf+compile", "ours", "ours+compile")
+# (numerator, denominator) of the reported per-round ratios: eager vs eager, compiled vs compiled.
+RATIOS = (("ours", "hf"), ("ours+compile", "hf+compile"))
 SHAPES = {  # preset -> (batch, seq_len)
     "debug": (4, 128),
     "tiny": (4, 512),
@@ -62,12 +72,16 @@ def _build(arm: str, preset: str, device: str):
 
     config = ModelConfig.from_preset(preset)
     torch.manual_seed(0)
-    if arm == "hf":
+    if arm.startswith("hf"):
         from transformers import LlamaConfig, LlamaForCausalLM
 
         hf_config = to_hf_config(config)
         hf_config.pop("lm_model")
         model = LlamaForCausalLM(LlamaConfig(**hf_config, attn_implementation="sdpa")).to(device)
+        if arm == "hf+compile":
+            # The same per-block compile as ours: each LlamaDecoderLayer, not the whole model.
+            for layer in model.model.layers:
+                layer.compile()
         return config, model, lambda x: model(x, use_cache=False).logits
     model = Transformer(config).to(device)
     if arm == "ours+compile":
@@ -111,32 +125,35 @@ def measure(arm: str, preset: str, dtype_name: str, device: str, steps: int, war
 
 
 def _run_worker(args: list[str]) -> dict:
-    cmd = [sys.executable, __file__, "--worker", *args]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return spawn_json([sys.executable, __file__, "--worker", *args])
 
 
-def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int) -> dict:
+def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int,
+            arms: tuple[str, ...] = ARMS) -> dict:
     common = [preset, dtype_name, device, str(steps)]
-    peak = _run_worker(["matmul", *common])["flops_per_s"]
-    for arm in ARMS:  # warm-up round: page cache, compile cache, CPU clocks
-        _run_worker([arm, *common, "1"])
-    results: dict[str, list[float]] = {arm: [] for arm in ARMS}
-    for r in range(rounds):
-        order = ARMS if r % 2 == 0 else ARMS[::-1]  # A B C, C B A, ...
-        for arm in order:
-            results[arm].append(_run_worker([arm, *common])["tokens_per_s"])
-    ratios = {arm: statistics.median(o / h for o, h in zip(results[arm], results["hf"], strict=True))
-              for arm in ARMS[1:]}
+
+    def one(arm: str) -> float:
+        if arm == "matmul":
+            return _run_worker(["matmul", *common])["flops_per_s"]
+        return _run_worker([arm, *common])["tokens_per_s"]
+
+    # Warm-up round first (page cache, compile cache, CPU clocks), then alternating rounds.
+    log = lambda line: print(f"  {preset} {dtype_name}: {line}", file=sys.stderr, flush=True)  # noqa: E731
+    results = run_rounds(["matmul", *arms], rounds, one, log=log)
+    peak = statistics.median(results.pop("matmul"))
     from lm_model import ModelConfig
 
     config = ModelConfig.from_preset(preset)
     seq_len = min(SHAPES[preset][1], config.max_seq_len)
     mfu = {arm: statistics.median(results[arm]) * config.flops_per_token(seq_len) / peak
-           for arm in ARMS}
+           for arm in arms}
+    pairs = [(n, d) for n, d in RATIOS if n in arms and d in arms]
     return {"preset": preset, "dtype": dtype_name, "peak_gflops": peak / 1e9,
             "tokens_per_s": {a: statistics.median(v) for a, v in results.items()},
-            "ratio_vs_hf": ratios, "mfu": mfu, "rounds": rounds}
+            "ratios": {f"{n}/{d}": median_ratio(results[n], results[d]) for n, d in pairs},
+            "per_round": {f"{n}/{d}": [round(a / b, 3) for a, b in zip(results[n], results[d], strict=True)]
+                          for n, d in pairs},
+            "mfu_vs_measured_matmul_peak": mfu, "rounds": rounds}
 
 
 def main() -> None:
@@ -146,6 +163,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=ARMS,
+                        help="a subset, e.g. the compiled pair alone: hf+compile ours+compile")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -156,18 +175,22 @@ def main() -> None:
             warmup = int(warm[0]) if warm else 2
             print(json.dumps(measure(arm, preset, dtype_name, device, int(steps), warmup)))
         return
-    print("| preset | dtype | hf tok/s | ours tok/s | ours+compile tok/s | ours/hf | "
-          "ours+compile/hf | MFU hf / ours / ours+compile | matmul peak GFLOP/s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(f"load average at start {load_average()}")
+    arms = tuple(a for a in ARMS if a in args.arms)
+    pairs = [f"{n} / {d}" for n, d in RATIOS if n in arms and d in arms]
+    print("| preset | dtype | " + " | ".join(f"{a} tok/s" for a in arms) + " | "
+          + " | ".join(f"**{r}**" for r in pairs)
+          + f" | MFU vs measured matmul peak ({' / '.join(arms)}) | matmul peak GFLOP/s |")
+    print("|---|---|" + "---:|" * (len(arms) + len(pairs)) + "---|---:|")
     for preset in args.presets:
         for dtype_name in args.dtypes:
-            r = compare(preset, dtype_name, args.device, args.rounds, args.steps)
-            t, m = r["tokens_per_s"], r["mfu"]
-            print(f"| {preset} | {dtype_name} | {t['hf']:,.0f} | {t['ours']:,.0f} | "
-                  f"{t['ours+compile']:,.0f} | {r['ratio_vs_hf']['ours']:.2f}x | "
-                  f"{r['ratio_vs_hf']['ours+compile']:.2f}x | {m['hf']:.1%} / {m['ours']:.1%} / "
-                  f"{m['ours+compile']:.1%} | {r['peak_gflops']:,.0f} |", flush=True)
-
+            r = compare(preset, dtype_name, args.device, args.rounds, args.steps, arms)
+            t, m = r["tokens_per_s"], r["mfu_vs_measured_matmul_peak"]
+            print(f"| {preset} | {dtype_name} | " + " | ".join(f"{t[a]:,.0f}" for a in arms) + " | "
+                  + " | ".join(f"{x:.2f}x" for x in r["ratios"].values()) + " | "
+                  + " / ".join(f"{m[a]:.1%}" for a in arms) + f" | {r['peak_gflops']:,.0f} |", flush=True)
+            print(f"  per-round ratios: {json.dumps(r['per_round'])}; load average {load_average()}",
+                  flush=True)
 
 if __name__ == "__main__":
     main()

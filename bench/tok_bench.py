@@ -12,8 +12,9 @@ encode-c4:    the same on the 1,000 web-sized C4 documents (2 KB on average).
 shards:       tokens/s of `encode_corpus` (read JSONL, encode, write shards) with 2 and 1
               workers, plus CPU accounting: CPU seconds of the main process and of the
               workers, parallel efficiency = CPU / (wall x processes), load average.
-Each side runs in its own process, alternating A, B for --pairs pairs after a warm-up pair;
-the script prints the median of the per-pair ratios.
+Each side runs in its own process; after a warm-up pair the sides alternate A B, B A, ... for
+--pairs pairs (bench/_pairs.py); the script prints the median of the per-pair ratios and the
+load average.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ import os
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pairs import load_average, ratios, run_rounds, spawn_json
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -149,24 +152,20 @@ METRIC = {"encode-books": "MB/s", "encode-c4": "MB/s", "shards": "tokens/s", "tr
 
 
 def _spawn(what: str, name: str, work: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--side", what, name, str(work)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return spawn_json([sys.executable, __file__, "--side", what, name, str(work)])
 
 
 def compare(what: str, work: Path, pairs: int) -> None:
     a, b = SIDES[what]
     key = METRIC[what]
-    _spawn(what, a, work), _spawn(what, b, work)  # warm-up pair, not counted
-    ratios, rows = [], []
-    for _ in range(pairs):
-        ra, rb = _spawn(what, a, work), _spawn(what, b, work)
-        ratios.append(ra[key] / rb[key])
-        rows.append((ra, rb))
+    res = run_rounds([a, b], pairs, lambda name: _spawn(what, name, work),
+                     log=lambda line: print(f"  {what}: {line}", flush=True))
+    rows = list(zip(res[a], res[b], strict=True))
+    r = ratios([x[key] for x in res[a]], [x[key] for x in res[b]])
     for ra, rb in rows:
         print(f"  {what}: {a} {ra}  |  {b} {rb}")
-    print(f"{what}: median {key} ratio {a} / {b} = {statistics.median(ratios):.2f} "
-          f"(pairs: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"{what}: median {key} ratio {a} / {b} = {statistics.median(r):.2f} "
+          f"(pairs: {', '.join(f'{x:.2f}' for x in r)})")
     if what == "shards":  # CPU accounting: what the design allows, whatever the machine's load
         med = lambda k, r: statistics.median(x[r][k] for x in rows)  # noqa: E731
         # Two idle cores could at best finish 2 workers' total CPU in half of it.
@@ -196,9 +195,9 @@ def main() -> None:
         work = Path(tmp)
         prepare(work, args.copies)
         for what in args.what.split(","):
-            print(f"{what}: load average before {os.getloadavg()}", flush=True)
+            print(f"{what}: load average before {load_average()}", flush=True)
             compare(what, work, args.pairs)
-            print(f"{what}: load average after {os.getloadavg()}", flush=True)
+            print(f"{what}: load average after {load_average()}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Training-step throughput of lm-dist against a plain PyTorch loop, and 2-way FSDP vs 1 process.
 
-Arms, each measured in its own process(es), alternated pair by pair after a warm-up pair
-(a shared machine drifts):
+Arms, each measured in its own process(es); after a warm-up round the arms (and the matmul
+peak) run in alternating order, forward then reversed (bench/_pairs.py), because a shared
+machine drifts:
 
 - `plain`: a hand-written loop (AdamW foreach, clipping, cross-entropy, the same lm-model
   Transformer and batch shape; no lm-dist code), one process.
@@ -11,7 +12,8 @@ Arms, each measured in its own process(es), alternated pair by pair after a warm
 - `fsdp2`: lm-dist with dp_shard=2 under torchrun (2 processes, gloo), the same global
   batch (half per rank) and the same total threads (half per rank).
 
-Reported: tokens/s, MFU against a fp32 matmul peak measured in the same run, and the
+Reported: tokens/s, MFU vs measured matmul peak (fp32, measured in the same rounds), the
+load average, and the
 median over pairs of the per-pair ratios lm-dist / plain, compile / plain and
 fsdp2 / lm-dist, as Markdown tables.
 
@@ -24,13 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _pairs import load_average, run_rounds, spawn_json
 
 ARMS = ("plain", "lm-dist", "lm-dist+compile", "fsdp2")
 # (numerator, denominator) of the per-pair ratios that are reported.
@@ -151,33 +154,29 @@ def _child(arm: str, passthrough: list[str]) -> float:
     if arm == "fsdp2":
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc-per-node", "2", __file__, *passthrough, "--child", arm]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode:
-        raise RuntimeError(f"arm {arm} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    return json.loads(lines[-1])["value"]
+    return spawn_json(cmd)["value"]
 
 
 def _report(args, arms: list[str], results: dict[str, list[float]], peaks: list[float],
-            loads: tuple) -> None:
+            loads: tuple[str, str]) -> None:
     from lm_model import ModelConfig
 
     flops = ModelConfig.from_preset(args.preset).flops_per_token(args.seq_len)
     peak = statistics.median(peaks)
     print(f"\npreset {args.preset}, global batch {args.batch} x {args.seq_len}, {args.threads} "
           f"threads in all per arm, {args.steps} timed steps after {args.warmup}, "
-          f"{args.pairs} pairs; matmul peak {peak / 1e9:.1f} GFLOP/s (fp32, median); "
-          f"load average {loads[0]:.2f} at start, {loads[1]:.2f} at end\n")
-    print("| pair | matmul peak GFLOP/s | " + " | ".join(f"{a} tok/s" for a in arms) + " |")
+          f"{args.pairs} rounds; matmul peak {peak / 1e9:.1f} GFLOP/s (fp32, median); "
+          f"load average (1/5/15 min) {loads[0]} at start, {loads[1]} at end\n")
+    print("| round | matmul peak GFLOP/s | " + " | ".join(f"{a} tok/s" for a in arms) + " |")
     print("|---" * (len(arms) + 2) + "|")
     for i in range(args.pairs):
         print(f"| {i + 1} | {peaks[i] / 1e9:.1f} | "
               + " | ".join(f"{results[a][i]:.0f}" for a in arms) + " |")
-    print("\n| arm | tok/s (median) | MFU |\n|---|---|---|")
+    print(f"\n| arm | tok/s (median) | MFU vs measured matmul peak ({peak / 1e9:.0f} GFLOP/s) |\n|---|---|---|")
     for arm in arms:
         tps = statistics.median(results[arm])
         print(f"| {arm} | {tps:.0f} | {tps * flops / peak:.1%} |")
-    print("\n| ratio | median of per-pair ratios | per pair |\n|---|---|---|")
+    print("\n| ratio | median of per-round ratios | per round |\n|---|---|---|")
     for num, den in RATIOS:
         if num in results and den in results:
             r = [a / b for a, b in zip(results[num], results[den], strict=True)]
@@ -195,20 +194,10 @@ def main(args: argparse.Namespace) -> None:
     passthrough = ["--preset", args.preset, "--batch", str(args.batch), "--seq-len",
                    str(args.seq_len), "--steps", str(args.steps), "--warmup", str(args.warmup),
                    "--threads", str(args.threads)]
-    load_start = os.getloadavg()[0]
-    results: dict[str, list[float]] = {arm: [] for arm in arms}
-    peaks = []
-    for pair in range(args.pairs + 1):  # pair 0 warms caches (and the compile cache) up
-        peak = _child("peak", passthrough)
-        this = {arm: _child(arm, passthrough) for arm in arms}
-        if pair:
-            peaks.append(peak)
-            for arm, tps in this.items():
-                results[arm].append(tps)
-        print(f"pair {pair}{' (warm-up)' if not pair else ''}: peak {peak / 1e9:.1f} GFLOP/s "
-              + " ".join(f"{a}={v:.0f}" for a, v in this.items())
-              + f" load {os.getloadavg()[0]:.2f}", flush=True)
-    _report(args, arms, results, peaks, (load_start, os.getloadavg()[0]))
+    load_start = load_average()
+    results = run_rounds(["peak", *arms], args.pairs, lambda arm: _child(arm, passthrough))
+    peaks = results.pop("peak")
+    _report(args, arms, results, peaks, (load_start, load_average()))
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -219,7 +208,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=5, help="timed steps per arm and pair")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps before them")
     p.add_argument("--pairs", "--rounds", type=int, default=5, dest="pairs",
-                   help="measured pairs (rounds of every arm) after one warm-up pair")
+                   help="measured rounds of every arm, alternating order, after one warm-up round")
     p.add_argument("--threads", type=int, default=2, help="intra-op threads per arm, in all")
     p.add_argument("--arms", default=",".join(ARMS), help=f"comma-separated, from {ARMS}")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
