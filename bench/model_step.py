@@ -7,8 +7,9 @@ layer compiled on its own, as lm-dist compiles ours), so compiled is compared wi
 Each measurement runs in its own process, and the arms (with the matmul peak) alternate
 round by round, forward then reversed, after a warm-up round (bench/_pairs.py), because a
 shared machine drifts between runs; the reported ratio is the median of the per-round
-ratios. MFU is "vs measured matmul peak": against the median of square-matmul FLOP/s
-measured in the same rounds, not a vendor peak.
+ratios. On CPU, MFU is "vs measured matmul peak": against the median of square-matmul
+FLOP/s measured in the same rounds. On CUDA it is against the datasheet's dense peak (bf16,
+or half of it for fp32, which runs in TF32 as lm-dist runs it), as MFU is quoted elsewhere.
 
     uv run python bench/model_step.py                      # tiny and small, fp32 and bf16
     uv run python bench/model_step.py --presets tiny --dtypes fp32 --steps 2  # shorter
@@ -64,6 +65,16 @@ def matmul_peak(dtype_name: str, device: str, n: int = 2048, reps: int = 10) -> 
     return 2 * n**3 * reps / (time.perf_counter() - t0)
 
 
+def datasheet_peak(dtype_name: str) -> float:
+    """This GPU's dense peak from lm-dist's table (bf16; half of it for TF32)."""
+    import torch
+
+    from lm_dist.metrics import peak_flops
+
+    dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
+    return peak_flops(torch.device("cuda"), dtype)
+
+
 def _build(arm: str, preset: str, device: str):
     import torch
 
@@ -101,6 +112,9 @@ def measure(arm: str, preset: str, dtype_name: str, device: str, steps: int, war
     seq_len = min(seq_len, config.max_seq_len)
     x = torch.randint(0, config.vocab_size, (batch, seq_len), device=device,
                       generator=torch.Generator(device=device).manual_seed(0))
+    from lm_dist.metrics import set_matmul_precision
+
+    set_matmul_precision(torch.device(device), torch.float32)  # TF32 on CUDA, as lm-dist trains
     autocast = torch.autocast(device, dtype=torch.bfloat16, enabled=dtype_name == "bf16")
 
     def step() -> None:
@@ -139,8 +153,12 @@ def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int,
 
     # Warm-up round first (page cache, compile cache, CPU clocks), then alternating rounds.
     log = lambda line: print(f"  {preset} {dtype_name}: {line}", file=sys.stderr, flush=True)  # noqa: E731
-    results = run_rounds(["matmul", *arms], rounds, one, log=log)
-    peak = statistics.median(results.pop("matmul"))
+    if device == "cuda":  # the datasheet's dense peak (TF32 for fp32): what MFU is quoted against
+        results = run_rounds(list(arms), rounds, one, log=log)
+        peak, peak_source = _run_worker(["peak", *common])["flops_per_s"], "datasheet"
+    else:
+        results = run_rounds(["matmul", *arms], rounds, one, log=log)
+        peak, peak_source = statistics.median(results.pop("matmul")), "measured matmul"
     from lm_model import ModelConfig
 
     config = ModelConfig.from_preset(preset)
@@ -149,11 +167,12 @@ def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int,
            for arm in arms}
     pairs = [(n, d) for n, d in RATIOS if n in arms and d in arms]
     return {"preset": preset, "dtype": dtype_name, "peak_gflops": peak / 1e9,
+            "peak_source": peak_source,
             "tokens_per_s": {a: statistics.median(v) for a, v in results.items()},
             "ratios": {f"{n}/{d}": median_ratio(results[n], results[d]) for n, d in pairs},
             "per_round": {f"{n}/{d}": [round(a / b, 3) for a, b in zip(results[n], results[d], strict=True)]
                           for n, d in pairs},
-            "mfu_vs_measured_matmul_peak": mfu, "rounds": rounds}
+            "mfu": mfu, "rounds": rounds}
 
 
 def main() -> None:
@@ -171,6 +190,8 @@ def main() -> None:
         arm, preset, dtype_name, device, steps, *warm = args.worker
         if arm == "matmul":
             print(json.dumps({"flops_per_s": matmul_peak(dtype_name, device)}))
+        elif arm == "peak":
+            print(json.dumps({"flops_per_s": datasheet_peak(dtype_name)}))
         else:
             warmup = int(warm[0]) if warm else 2
             print(json.dumps(measure(arm, preset, dtype_name, device, int(steps), warmup)))
@@ -180,12 +201,13 @@ def main() -> None:
     pairs = [f"{n} / {d}" for n, d in RATIOS if n in arms and d in arms]
     print("| preset | dtype | " + " | ".join(f"{a} tok/s" for a in arms) + " | "
           + " | ".join(f"**{r}**" for r in pairs)
-          + f" | MFU vs measured matmul peak ({' / '.join(arms)}) | matmul peak GFLOP/s |")
+          + f" | MFU vs {'datasheet' if args.device == 'cuda' else 'measured matmul'} peak "
+          + f"({' / '.join(arms)}) | peak GFLOP/s |")
     print("|---|---|" + "---:|" * (len(arms) + len(pairs)) + "---|---:|")
     for preset in args.presets:
         for dtype_name in args.dtypes:
             r = compare(preset, dtype_name, args.device, args.rounds, args.steps, arms)
-            t, m = r["tokens_per_s"], r["mfu_vs_measured_matmul_peak"]
+            t, m = r["tokens_per_s"], r["mfu"]
             print(f"| {preset} | {dtype_name} | " + " | ".join(f"{t[a]:,.0f}" for a in arms) + " | "
                   + " | ".join(f"{x:.2f}x" for x in r["ratios"].values()) + " | "
                   + " / ".join(f"{m[a]:.1%}" for a in arms) + f" | {r['peak_gflops']:,.0f} |", flush=True)

@@ -12,7 +12,8 @@ machine drifts:
 - `fsdp2`: lm-dist with dp_shard=2 under torchrun (2 processes, gloo), the same global
   batch (half per rank) and the same total threads (half per rank).
 
-Reported: tokens/s, MFU vs measured matmul peak (fp32, measured in the same rounds), the
+Every arm runs on `--device` (CPU by default). Reported: tokens/s, MFU (on CPU vs a matmul
+peak measured in the same rounds, fp32; on CUDA vs the datasheet's dense TF32 peak), the
 load average, and the
 median over pairs of the per-pair ratios lm-dist / plain, compile / plain and
 fsdp2 / lm-dist, as Markdown tables.
@@ -20,6 +21,7 @@ fsdp2 / lm-dist, as Markdown tables.
     uv run python bench/train_bench.py                                 # tiny preset, 5 pairs
     uv run python bench/train_bench.py --pairs 2 --steps 3             # quick look
     uv run python bench/train_bench.py --arms plain,lm-dist --pairs 9  # just the ratio
+    python bench/train_bench.py --device cuda --preset small --arms plain,lm-dist,lm-dist+compile
 """
 
 from __future__ import annotations
@@ -57,16 +59,22 @@ def _plain(args) -> float:
     import torch
     import torch.nn.functional as F
 
+    from lm_dist.metrics import set_matmul_precision
     from lm_model import ModelConfig, Transformer
 
+    device = torch.device(args.device)
+    set_matmul_precision(device, torch.float32)  # as lm-dist does: TF32 on CUDA
     torch.manual_seed(0)
-    model = Transformer(ModelConfig.from_preset(args.preset))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, foreach=True)
-    gen = torch.Generator().manual_seed(0)
+    model = Transformer(ModelConfig.from_preset(args.preset)).to(device)
+    # The implementation lm-dist's "auto" picks on this device: fused on CUDA, foreach on CPU.
+    impl = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-4, weight_decay=0.1, **impl)
+    gen = torch.Generator(device=device).manual_seed(0)
     vocab = model.config.vocab_size
 
     def step():
-        batch = torch.randint(0, vocab, (args.batch, args.seq_len + 1), generator=gen)
+        batch = torch.randint(0, vocab, (args.batch, args.seq_len + 1), generator=gen,
+                              device=device)
         logits = model(batch[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1), batch[:, 1:].flatten())
         loss.backward()
@@ -77,8 +85,8 @@ def _plain(args) -> float:
     return _time(step, args, args.batch)
 
 
-def _lm_dist(args, *, compile_blocks: bool, dp_shard: int = 1) -> float:
-    from lm_dist import trainer
+def _lm_dist_config(args, tmp: Path, *, compile_blocks: bool, dp_shard: int = 1):
+    """The lm-dist run of an arm: on the device every arm uses."""
     from lm_dist.config import (
         CheckpointConfig,
         DataConfig,
@@ -89,27 +97,40 @@ def _lm_dist(args, *, compile_blocks: bool, dp_shard: int = 1) -> float:
         TrainConfig,
         TrainingConfig,
     )
+
+    return TrainConfig(
+        run_dir=str(tmp / "run"), model=ModelSection(preset=args.preset),
+        parallel=ParallelConfig(dp_shard=dp_shard),
+        data=DataConfig(path=str(tmp / "data"), seq_len=args.seq_len,
+                        batch_size=args.batch // dp_shard),
+        schedule=ScheduleConfig(warmup_steps=10),
+        train=TrainingConfig(steps=1000, compile=compile_blocks, device=args.device),
+        checkpoint=CheckpointConfig(enabled=False),
+        metrics=MetricsConfig(wandb_mode="disabled", progress=False, peak_flops=1.0))
+
+
+def _lm_dist(args, *, compile_blocks: bool, dp_shard: int = 1) -> float:
+    from lm_dist import trainer
     from lm_model import PRESETS
 
     with tempfile.TemporaryDirectory() as tmp:
         # Every rank writes its own copy (same seed, same bytes): no shared-file race.
         _write_shards(Path(tmp) / "data", PRESETS[args.preset]["vocab_size"], 2_000_000)
-        cfg = TrainConfig(
-            run_dir=str(Path(tmp) / "run"), model=ModelSection(preset=args.preset),
-            parallel=ParallelConfig(dp_shard=dp_shard),
-            data=DataConfig(path=str(Path(tmp) / "data"), seq_len=args.seq_len,
-                            batch_size=args.batch // dp_shard),
-            schedule=ScheduleConfig(warmup_steps=10),
-            train=TrainingConfig(steps=1000, compile=compile_blocks),
-            checkpoint=CheckpointConfig(enabled=False),
-            metrics=MetricsConfig(wandb_mode="disabled", progress=False, peak_flops=1.0))
+        cfg = _lm_dist_config(args, Path(tmp), compile_blocks=compile_blocks, dp_shard=dp_shard)
         run = trainer._setup(cfg)
-        return _time(lambda: trainer._step(run), args, args.batch)
+        try:
+            return _time(lambda: trainer._step(run), args, args.batch)
+        finally:
+            run.loader.close()
 
 
 def _barrier() -> None:
+    """Wait for the device's queued work (CUDA runs asynchronously) and for the other ranks."""
+    import torch
     import torch.distributed as dist
 
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
     if dist.is_initialized():
         dist.barrier()
 
@@ -131,8 +152,10 @@ def _measure(arm: str, args) -> float | None:
     import torch
 
     if arm == "peak":
-        from lm_dist.metrics import measure_matmul_peak
+        from lm_dist.metrics import measure_matmul_peak, peak_flops
 
+        if args.device == "cuda":  # the datasheet's dense peak (TF32 for fp32), as lm-dist uses
+            return peak_flops(torch.device("cuda"), torch.float32)
         torch.set_num_threads(args.threads)
         return max(measure_matmul_peak(torch.float32, n=1024, reps=10) for _ in range(3))
     if arm == "fsdp2":
@@ -163,16 +186,17 @@ def _report(args, arms: list[str], results: dict[str, list[float]], peaks: list[
 
     flops = ModelConfig.from_preset(args.preset).flops_per_token(args.seq_len)
     peak = statistics.median(peaks)
+    peak_name = "measured matmul peak" if args.device == "cpu" else "datasheet peak"
     print(f"\npreset {args.preset}, global batch {args.batch} x {args.seq_len}, {args.threads} "
           f"threads in all per arm, {args.steps} timed steps after {args.warmup}, "
-          f"{args.pairs} rounds; matmul peak {peak / 1e9:.1f} GFLOP/s (fp32, median); "
+          f"{args.pairs} rounds on {args.device}; {peak_name} {peak / 1e9:.1f} GFLOP/s (fp32); "
           f"load average (1/5/15 min) {loads[0]} at start, {loads[1]} at end\n")
-    print("| round | matmul peak GFLOP/s | " + " | ".join(f"{a} tok/s" for a in arms) + " |")
+    print(f"| round | {peak_name} GFLOP/s | " + " | ".join(f"{a} tok/s" for a in arms) + " |")
     print("|---" * (len(arms) + 2) + "|")
     for i in range(args.pairs):
         print(f"| {i + 1} | {peaks[i] / 1e9:.1f} | "
               + " | ".join(f"{results[a][i]:.0f}" for a in arms) + " |")
-    print(f"\n| arm | tok/s (median) | MFU vs measured matmul peak ({peak / 1e9:.0f} GFLOP/s) |\n|---|---|---|")
+    print(f"\n| arm | tok/s (median) | MFU vs {peak_name} ({peak / 1e9:.0f} GFLOP/s) |\n|---|---|---|")
     for arm in arms:
         tps = statistics.median(results[arm])
         print(f"| {arm} | {tps:.0f} | {tps * flops / peak:.1%} |")
@@ -191,7 +215,12 @@ def main(args: argparse.Namespace) -> None:
         raise SystemExit(f"--arms: unknown arm(s) {unknown}; choose from {list(ARMS)}")
     if "fsdp2" in arms and args.batch % 2:
         raise SystemExit(f"--batch: {args.batch} must be even to split over 2 FSDP ranks")
-    passthrough = ["--preset", args.preset, "--batch", str(args.batch), "--seq-len",
+    if "fsdp2" in arms and args.device == "cuda":
+        import torch
+
+        if torch.cuda.device_count() < 2:
+            raise SystemExit("--arms: fsdp2 on CUDA needs 2 GPUs (two ranks cannot share one)")
+    passthrough = ["--device", args.device, "--preset", args.preset, "--batch", str(args.batch), "--seq-len",
                    str(args.seq_len), "--steps", str(args.steps), "--warmup", str(args.warmup),
                    "--threads", str(args.threads)]
     load_start = load_average()
@@ -202,6 +231,8 @@ def main(args: argparse.Namespace) -> None:
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                   help="every arm runs here (MFU: measured matmul peak on CPU, datasheet on CUDA)")
     p.add_argument("--preset", default="tiny")
     p.add_argument("--batch", type=int, default=4, help="global batch (sequences per step)")
     p.add_argument("--seq-len", type=int, default=256)

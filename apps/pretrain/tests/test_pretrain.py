@@ -76,6 +76,16 @@ def test_sbatch_script_is_valid_bash():
     assert "-m lm_pretrain" in script.read_text()
 
 
+def test_sbatch_logs_go_where_slurm_can_write_them():
+    """Slurm creates no folders: an --output/--error path into a missing one loses the log."""
+    script = Path(__file__).parents[1] / "slurm" / "pretrain.sbatch"
+    paths = [line.split("=", 1)[1].strip() for line in script.read_text().splitlines()
+             if line.startswith(("#SBATCH --output=", "#SBATCH --error="))]
+    assert paths, "the job's log should be named"
+    for path in paths:
+        assert "/" not in path, f"{path}: a folder Slurm would not create"
+
+
 def test_config_of_the_wrong_type_is_a_one_line_error_naming_the_field(tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text(resolve("small").read_text().replace("compile = true", 'compile = "Flase"'))

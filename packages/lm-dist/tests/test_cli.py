@@ -20,6 +20,7 @@ seq_len = 32
 batch_size = 4
 [train]
 steps = 2
+device = "cpu"
 [schedule]
 warmup_steps = 1
 [metrics]

@@ -3,9 +3,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import make_cfg
+from distributed import run_on_ranks
 from shards import write_shards
 
 from lm_dist.data import TokenLoader, TokenShards
+from lm_dist.trainer import train
 
 
 def _loader(shards, **kw):
@@ -95,6 +98,51 @@ def test_token_ids_beyond_the_model_vocab_fail_before_training(tmp_path):
     d = write_shards(tmp_path / "big", vocab_size=1000, num_tokens=2000, dtype="uint32")
     with pytest.raises(ValueError, match="vocab_size 1000 exceeds the model's vocab_size 512"):
         TokenShards(d).check_vocab(512)
-    _corrupt(d, vocab_size=512)  # the manifest lies: the scan catches it, naming the shard
-    with pytest.raises(ValueError, match=r"shard-0000\d.bin: token id \d+ >= the model's vocab_size 512"):
-        TokenShards(d).check_vocab(512)
+    _corrupt(d, vocab_size=512)  # the manifest lies: the scan catches it
+    shards = TokenShards(d)
+    with pytest.raises(ValueError, match=r"big: token id \d+ >= the model's vocab_size 512"):
+        shards.check_vocab(512, max_token_id=shards.scan_max_token_id())
+
+
+def _scan_in_training(cfg):
+    """Train one step, recording which shards this rank scans for token ids."""
+    import torch.distributed as dist
+
+    from lm_dist import data as data_module
+
+    scanned = []
+    maps = data_module.TokenShards.maps
+
+    class Spy(list):
+        def __getitem__(self, index):
+            picked = list.__getitem__(self, index)
+            if isinstance(index, slice):
+                scanned.extend(range(len(self))[index])
+            return picked
+
+    data_module.TokenShards.maps = property(lambda self: Spy(maps.fget(self)))
+    try:
+        train(cfg)
+    except ValueError as e:
+        return scanned, str(e), dist.is_initialized()
+    return scanned, None, dist.is_initialized()
+
+
+def test_token_id_scan_is_shared_by_the_ranks(tmp_path):
+    """Without a recorded max_token_id each rank scans its own shards, and all agree."""
+    d = write_shards(tmp_path / "four", num_tokens=8000, num_shards=4)
+    tokens = np.fromfile(d / "shard-00003.bin", dtype="<u2")
+    tokens[5] = 600  # beyond the debug model's 512, in the shard rank 1 scans
+    tokens.tofile(d / "shard-00003.bin")
+    cfg = make_cfg(tmp_path / "run", d, steps=1, batch_size=4, parallel={"dp_shard": 2})
+    (s0, e0, _), (s1, e1, _) = run_on_ranks(2, _scan_in_training, cfg)
+    assert sorted(s0) == [0, 2] and sorted(s1) == [1, 3]
+    assert e0 == e1 and "token id 600 >= the model's vocab_size 512" in e0
+
+
+def test_recorded_max_token_id_needs_no_scan(tmp_path, monkeypatch):
+    d = write_shards(tmp_path / "rec", num_tokens=2000)
+    _corrupt(d, max_token_id=700)  # lm-tok's record is trusted: no scan, and it is checked
+    monkeypatch.setattr(TokenShards, "scan_max_token_id", lambda *a, **k: pytest.fail("scanned"))
+    with pytest.raises(ValueError, match="token id 700 >= the model's vocab_size 512"):
+        train(make_cfg(tmp_path / "run", d, steps=1))

@@ -27,14 +27,19 @@ def _cfg(run_dir, shard_dir, val_dir, **kw):
                     metrics={"val_batches": 2}, **kw)
 
 
+# Tied runs key their reference by the layer count plus "tied".
+TIED = "tied"
+
+
 @pytest.fixture(scope="module")
 def reference(shard_dir, val_dir, tmp_path_factory):
-    """Single-process runs, by number of layers."""
+    """Single-process runs, by number of layers (and tied embeddings)."""
     runs = {}
-    for n_layers in (2, 4):
-        run_dir = tmp_path_factory.mktemp(f"single{n_layers}")
-        result = train(_cfg(run_dir, shard_dir, val_dir, n_layers=n_layers))
-        runs[n_layers] = (result, load_model(run_dir).state_dict())
+    for key in (2, 4, (2, TIED)):
+        n_layers, tied = (key[0], True) if isinstance(key, tuple) else (key, False)
+        run_dir = tmp_path_factory.mktemp(f"single{n_layers}{'tied' if tied else ''}")
+        result = train(_cfg(run_dir, shard_dir, val_dir, n_layers=n_layers, tie_embeddings=tied))
+        runs[key] = (result, load_model(run_dir).state_dict())
     return runs
 
 
@@ -58,16 +63,22 @@ LAYOUTS = {
     "pp2-gpipe-x-tp2": (4, {"dp_shard": 1, "pp": 2, "tp": 2, "pp_schedule": "GPipe"}, 8, 4),
     "pp2-x-fsdp2-x-tp2-interleaved": (8, {"dp_shard": 2, "pp": 2, "tp": 2,
                                           "pp_schedule": "Interleaved1F1B"}, 4, 4),
+    # Tied embeddings (the shipped 1b config: FSDP x TP). TP must keep the head and the
+    # embedding one parameter, or the model trains an untied head.
+    "tied-fsdp-dp_shard2": (2, {"dp_shard": 2}, 4, (2, TIED)),
+    "tied-tp2": (2, {"dp_shard": 1, "tp": 2}, 8, (2, TIED)),
+    "tied-fsdp2-x-tp2": (4, {"dp_shard": 2, "tp": 2}, 4, (2, TIED)),
 }
 
 
 @pytest.mark.parametrize("name", list(LAYOUTS))
 def test_layout_matches_single_process(name, reference, shard_dir, val_dir, tmp_path):
-    world, parallel, batch, n_layers = LAYOUTS[name]
+    world, parallel, batch, key = LAYOUTS[name]
+    n_layers, tied = (key[0], True) if isinstance(key, tuple) else (key, False)
     cfg = _cfg(tmp_path / name, shard_dir, val_dir, n_layers=n_layers, batch_size=batch,
-               parallel=parallel)
+               parallel=parallel, tie_embeddings=tied)
     results = run_on_ranks(world, _train, cfg)
-    ref, ref_weights = reference[n_layers]
+    ref, ref_weights = reference[key]
     for losses, norms, val_losses in results:  # every rank reports the same global values
         if "zbv" not in name:  # ZBVZeroBubble's eval() is broken in torch; no val loss
             assert abs(val_losses[STEPS] - ref.val_losses[STEPS]) < TOL

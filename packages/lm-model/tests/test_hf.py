@@ -202,3 +202,13 @@ def test_malformed_config_json_names_the_file(tmp_path, text, message):
     config_path.write_text(text)
     with pytest.raises(ValueError, match=rf"{config_path}: .*{message}"):
         load_hf(tmp_path)
+
+def test_inference_placement_defaults_to_bf16_on_cuda_and_fp32_on_cpu():
+    from lm_model.hf import inference_placement
+
+    assert inference_placement("cuda") == ("cuda", torch.bfloat16)
+    assert inference_placement("cuda:1", "auto") == ("cuda:1", torch.bfloat16)
+    assert inference_placement("cpu") == ("cpu", torch.float32)
+    assert inference_placement("cuda", "float32") == ("cuda", torch.float32)
+    with pytest.raises(ValueError, match="dtype: 'fp8'"):
+        inference_placement("cpu", "fp8")

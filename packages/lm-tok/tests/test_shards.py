@@ -54,6 +54,10 @@ def test_shards_hold_every_document_framed_by_bos_and_eos(tok_dir, corpus, tmp_p
     assert m["num_documents"] == len(docs) == len(read)
     assert m["num_tokens"] == sum(len(d) for d in read) == sum(s["num_tokens"] for s in m["shards"])
     assert all(s["num_tokens"] <= 5000 or s["num_documents"] == 1 for s in m["shards"])
+    # The largest id, per shard and overall, so a trainer need not scan the corpus for it.
+    per_shard = [int(np.fromfile(tmp_path / "s" / s["path"], dtype="<u2").max()) for s in m["shards"]]
+    assert [s["max_token_id"] for s in m["shards"]] == per_shard
+    assert m["max_token_id"] == max(per_shard) == max(int(d.max()) for d in read)
     assert m["tokenizer_sha256"] == tokenizer_sha256(tok_dir)
     assert m["sources"] == [{"path": str(path), "num_documents": len(docs), "skipped": 3,
                              "num_bytes": sum(len(t.encode()) for t in docs)}]

@@ -34,8 +34,8 @@ class ChatConfig:
     """What one API request may ask (--serve): body size, messages, stop strings, requests in flight."""
     device: str | None = None
     """torch device (default: cuda if available, else cpu)."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weights and activations dtype."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights and activations dtype; auto: bfloat16 on CUDA, float32 on CPU."""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

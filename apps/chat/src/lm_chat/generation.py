@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from lm_model import Transformer, generate, load_hf
+from lm_model.hf import inference_placement
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +25,6 @@ logger = logging.getLogger(__name__)
 MAX_SEED = 2**63 - 1
 #: Tokens that end an assistant turn besides the tokenizer's eos (lm-tok's is `<|eot|>`).
 END_OF_TURN_TOKENS = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<|end|>")
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass(kw_only=True)
@@ -237,18 +235,17 @@ class ChatModel:
             raise ValueError(f"{name}: the tokenizer has neither an eos nor an end-of-turn token")
 
     @classmethod
-    def load(cls, directory: str | Path, *, device: str | None = None, dtype: str = "float32",
+    def load(cls, directory: str | Path, *, device: str | None = None, dtype: str = "auto",
              name: str | None = None) -> ChatModel:
+        """`dtype="auto"`: bfloat16 on CUDA, float32 on CPU."""
         from transformers import PreTrainedTokenizerFast
 
         directory = Path(directory)
-        if dtype not in _DTYPES:
-            raise ValueError(f"dtype: {dtype!r} is not one of {sorted(_DTYPES)}")
+        device, torch_dtype = inference_placement(device, dtype)
         if not (directory / "tokenizer.json").is_file():
             raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model "
                                     "with save_hf(model, dir, tokenizer_dir=...)")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        model = load_hf(directory, dtype=_DTYPES[dtype], device=device)
+        model = load_hf(directory, dtype=torch_dtype, device=device)
         tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
         return cls(model, tokenizer, name or directory.resolve().name)
 

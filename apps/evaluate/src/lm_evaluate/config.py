@@ -70,8 +70,8 @@ class EvalConfig:
     """GSM8K: generation budget per question."""
     device: str | None = None
     """torch device (default: cuda if available, else cpu)."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weights and activations dtype."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights and activations dtype; auto: bfloat16 on CUDA, float32 on CPU."""
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.tasks if t not in TASKS]
@@ -128,8 +128,8 @@ class HarnessConfig:
     """Sequences per forward pass when scoring."""
     device: str | None = None
     """torch device (default: cuda if available, else cpu)."""
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
-    """Weights and activations dtype."""
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    """Weights and activations dtype; auto: bfloat16 on CUDA, float32 on CPU."""
     output: Path | None = None
     """Folder for harness-results.json (default: print only)."""
 

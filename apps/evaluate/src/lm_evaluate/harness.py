@@ -40,7 +40,7 @@ class LMModelHarness(TemplateLM):
     """lm-eval's `LM` interface over an lm-model Hugging Face directory."""
 
     def __init__(self, pretrained: str, batch_size: int | str = 16, device: str | None = None,
-                 dtype: str = "float32", max_length: int | None = None, **kwargs: Any) -> None:
+                 dtype: str = "auto", max_length: int | None = None, **kwargs: Any) -> None:
         super().__init__()
         if kwargs:
             logger.warning("lm-model ignores model_args %s", sorted(kwargs))

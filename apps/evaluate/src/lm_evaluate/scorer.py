@@ -17,28 +17,24 @@ from tqdm.auto import tqdm
 
 from lm_evaluate.config import ConfigError, InputError
 from lm_model import Transformer, generate, load_hf
+from lm_model.hf import inference_placement
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def load_model_dir(directory: str | Path, *, device: str | None = None,
-                   dtype: str = "float32") -> tuple[Transformer, object]:
-    """The model and tokenizer of a Hugging Face directory written by `save_hf(..., tokenizer_dir=)`."""
+                   dtype: str = "auto") -> tuple[Transformer, object]:
+    """The model and tokenizer of a Hugging Face directory written by `save_hf(..., tokenizer_dir=)`;
+    `dtype="auto"`: bfloat16 on CUDA, float32 on CPU."""
     from transformers import PreTrainedTokenizerFast
 
     directory = Path(directory)
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype: {dtype!r} is not one of {sorted(_DTYPES)}")
+    device, torch_dtype = inference_placement(device, dtype)
     if not (directory / "tokenizer.json").is_file():
         raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model with "
                                 "save_hf(model, dir, tokenizer_dir=...)")
-    model = load_hf(directory, dtype=_DTYPES[dtype], device=device or default_device())
+    model = load_hf(directory, dtype=torch_dtype, device=device)
     model.eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
     # Windows are cut to the model's context here; transformers' length warning is noise.
@@ -63,14 +59,21 @@ class Scorer:
     """
 
     def __init__(self, model: Transformer, tokenizer: object, *, batch_size: int = 16,
-                 max_length: int | None = None, progress: bool = False) -> None:
+                 max_length: int | None = None, progress: bool = False,
+                 max_logit_elements: int = 1 << 26) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if max_logit_elements < 1:
+            raise ValueError(f"max_logit_elements must be >= 1, got {max_logit_elements}")
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
         self.max_length = min(max_length or model.config.max_seq_len, model.config.max_seq_len)
         self.progress = progress
+        # The output head runs on at most this many positions at once: 2^26 fp32 logits are
+        # 256 MiB, where a batch of 16 windows of 8,192 positions over a 128k vocabulary
+        # would be 64 GiB.
+        self.max_logit_rows = max(1, max_logit_elements // model.config.vocab_size)
         self.device = next(model.parameters()).device
         self.bos_id = _token_id(tokenizer, "bos_token_id")
         self.eos_id = _token_id(tokenizer, "eos_token_id")
@@ -122,24 +125,38 @@ class Scorer:
         quiet = not self.progress or len(batches) < 4
         for start in tqdm(batches, desc="scoring", disable=quiet, leave=False):
             chunk = unique[start:start + self.batch_size]
-            logits = self._forward(chunk)
-            for j, inp in enumerate(chunk):
-                for k in by_input[start + j]:
-                    cont = requests[k].continuation
-                    rows = logits[j, len(inp) - len(cont):len(inp)].float().log_softmax(-1)
-                    target = torch.tensor(cont, device=rows.device)
-                    logprob = rows.gather(-1, target[:, None]).sum().item()
-                    greedy = bool((rows.argmax(-1) == target).all())
-                    results[k] = (logprob, greedy)
+            hidden = self._hidden(chunk)
+            ks = [k for j in range(len(chunk)) for k in by_input[start + j]]
+            spans = [(j, len(inp) - len(requests[k].continuation), len(inp))
+                     for j, inp in enumerate(chunk) for k in by_input[start + j]]
+            targets = [requests[k].continuation for k in ks]
+            for k, result in zip(ks, self._score(hidden, spans, targets), strict=True):
+                results[k] = result
         return results
 
-    def _forward(self, chunk: list[tuple[int, ...]]) -> torch.Tensor:
-        """Logits of right-padded inputs; causal attention keeps padding out of real positions."""
+    def _hidden(self, chunk: list[tuple[int, ...]]) -> torch.Tensor:
+        """Final hidden states of right-padded inputs; causal attention keeps padding out."""
         width = len(chunk[0])
         batch = torch.full((len(chunk), width), self.pad_id, dtype=torch.long)
         for j, inp in enumerate(chunk):
             batch[j, :len(inp)] = torch.tensor(inp, dtype=torch.long)
-        return self.model(batch.to(self.device))
+        return self.model.hidden(batch.to(self.device))
+
+    def _score(self, hidden: torch.Tensor, spans: list[tuple[int, int, int]],
+               targets: list[list[int]]) -> list[tuple[float, bool]]:
+        """Log-probability and greedy match of each target, applying the output head only to
+        the scored positions, at most `max_logit_rows` of them at a time."""
+        rows = torch.cat([hidden[j, lo:hi] for j, lo, hi in spans])
+        target = torch.tensor([t for ts in targets for t in ts], device=rows.device)
+        logprobs, hits = [], []
+        for lo in range(0, len(rows), self.max_logit_rows):
+            logits = self.model.output(rows[lo:lo + self.max_logit_rows]).float()
+            tgt = target[lo:lo + self.max_logit_rows]
+            logprobs.append(logits.log_softmax(-1).gather(-1, tgt[:, None]).squeeze(-1))
+            hits.append(logits.argmax(-1) == tgt)
+        per_target = torch.cat(logprobs).split([len(t) for t in targets])
+        per_hit = torch.cat(hits).split([len(t) for t in targets])
+        return [(lp.sum().item(), bool(hit.all())) for lp, hit in zip(per_target, per_hit, strict=True)]
 
     def rolling_windows(self, ids: Sequence[int], stride: int | None = None) -> list[TokenRequest]:
         """Sliding windows that score every token of `ids` exactly once.

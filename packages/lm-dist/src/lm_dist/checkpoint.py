@@ -18,6 +18,8 @@ import pickle
 import re
 import shutil
 import warnings
+from concurrent.futures import Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,18 +197,42 @@ def _rng_state() -> dict[str, torch.Tensor]:
     return state
 
 
+def _saved_keys(metadata: Metadata, prefix: str) -> set[str]:
+    """Names under `prefix` in a checkpoint's DCP metadata (DCP flattens nested dicts with dots)."""
+    names = metadata.state_dict_metadata
+    return {n.removeprefix(prefix + ".") for n in names if n.startswith(prefix + ".")}
+
+
+@dataclass(frozen=True)
+class _PendingSave:
+    """A background save in flight: committed by `Checkpointer.wait`."""
+
+    future: Future
+    step: int
+    tmp: Path
+    final: Path
+    meta: str
+
+
 class Checkpointer:
     """Saves and restores a run's state under `<run_dir>/checkpoints`."""
 
     def __init__(self, cfg: CheckpointConfig, run_dir: str | Path) -> None:
         self.cfg = cfg
         self.directory = Path(run_dir) / "checkpoints"
+        self._pending: _PendingSave | None = None
+        # Background writes synchronise the ranks on a gloo group of their own, never on the
+        # group the training step is using at the same time (torchtitan does the same).
+        self._group = (dist.new_group(backend="gloo")
+                       if cfg.async_save and dist.is_initialized() else None)
 
     def due(self, step: int, last_step: int) -> bool:
         return self.cfg.enabled and (step % self.cfg.interval == 0 or step == last_step)
 
     def save(self, step: int, parts: list[nn.Module], optimizers: list[torch.optim.Optimizer],
              meta: dict[str, Any]) -> Path:
+        """Write this step's checkpoint (in the background with `async_save`); every rank calls it."""
+        self.wait()
         final = self.directory / f"step-{step:06d}"
         tmp = self.directory / f"step-{step:06d}.tmp"
         if _rank() == 0:
@@ -215,18 +241,40 @@ class Checkpointer:
         _barrier()
         state = {"model": model_state(parts), "optimizer": optimizer_state(parts, optimizers),
                  f"rng_rank{_rank()}": _rng_state()}
+        world = dist.get_world_size() if dist.is_initialized() else 1
+        # Serialised now: the data position and schedule move on while a background save runs.
+        text = json.dumps({**meta, "step": step, "world_size": world}, indent=2)
         with _single_process_ok():
+            if self.cfg.async_save:
+                # The state is staged into host memory before this returns; only the writing
+                # overlaps training.
+                response = dcp.async_save(state, checkpoint_id=tmp, process_group=self._group,
+                                          no_dist=not dist.is_initialized())
+                future = getattr(response, "upload_completion", response)
+                self._pending = _PendingSave(future, step, tmp, final, text)
+                return final
             dcp.save(state, checkpoint_id=tmp, no_dist=not dist.is_initialized())
+        self._commit(step, tmp, final, text)
+        return final
+
+    def wait(self) -> None:
+        """Finish and commit the background save in flight, if any; every rank calls it."""
+        if self._pending is None:
+            return
+        pending, self._pending = self._pending, None
+        pending.future.result()
+        self._commit(pending.step, pending.tmp, pending.final, pending.meta)
+
+    def _commit(self, step: int, tmp: Path, final: Path, meta: str) -> None:
+        """Rank 0 adds meta.json, renames tmp to final, then marks it COMMITTED."""
         if _rank() == 0:
-            world = dist.get_world_size() if dist.is_initialized() else 1
-            (tmp / META).write_text(json.dumps({**meta, "step": step, "world_size": world}, indent=2))
+            (tmp / META).write_text(meta)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
             _write_synced(final / COMMITTED, f"{step}\n")
             self._prune()
         _barrier()
         logger.info("saved checkpoint %s", final)
-        return final
 
     def _prune(self) -> None:
         for stale in self.directory.glob("step-*.tmp"):
@@ -241,16 +289,20 @@ class Checkpointer:
         from a committed checkpoint into the current layout; return its meta.json."""
         path = resolve_checkpoint(path)
         meta = read_meta(path)
+        reader = _reader(path)
         world = dist.get_world_size() if dist.is_initialized() else 1
         state: dict[str, Any] = {"model": model_state(parts)}
         if optimizers is not None:
             state["optimizer"] = optimizer_state(parts, optimizers)
         rng_key = f"rng_rank{_rank()}"
         if meta.get("world_size") == world:
-            state[rng_key] = _rng_state()
+            # Only the generators the checkpoint has: one written on CPU has no CUDA state.
+            saved = _saved_keys(reader.read_metadata(), rng_key)
+            current = {k: v for k, v in _rng_state().items() if k in saved}
+            if current:
+                state[rng_key] = current
         with _single_process_ok():
-            dcp.load(state, storage_reader=_reader(path),
-                     no_dist=not dist.is_initialized())
+            dcp.load(state, storage_reader=reader, no_dist=not dist.is_initialized())
         for i, part in enumerate(parts):
             set_model_state_dict(part, state["model"], options=StateDictOptions(strict=False))
             if optimizers is not None:

@@ -218,7 +218,8 @@ class DataConfig:
     seed: int = 0
     """Seed of the sequence order; the same seed gives the same batches in every layout."""
     check_token_ids: bool = True
-    """Scan every shard once for ids outside the model's vocabulary before training."""
+    """Check that no token id falls outside the model's vocabulary before training: the
+    manifest's `max_token_id` (lm-tok records it), else one scan shared by all ranks."""
 
     def __post_init__(self) -> None:
         _positive(self, "seq_len", "batch_size")
@@ -267,6 +268,10 @@ class CheckpointConfig:
     """Continue from the latest committed checkpoint of the run directory if there is one."""
     load_from: str | None = None
     """A checkpoint to start from when the run directory has none (weights, optimizer, step)."""
+    async_save: bool = False
+    """Write checkpoints in the background (DCP `async_save`): the step waits only while the
+    state is copied to host memory. A checkpoint is committed once its write has finished, at
+    the next save or at the end of the run; a crash loses the one still being written."""
 
     def __post_init__(self) -> None:
         _positive(self, "interval")

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,20 +85,31 @@ class TokenShards:
             shards.append(ShardInfo(path=path, num_tokens=int(entry["num_tokens"])))
         return shards
 
-    def check_vocab(self, model_vocab_size: int, *, scan: bool = True) -> None:
-        """Fail before training when any token id could fall outside the model's embedding."""
+    def check_vocab(self, model_vocab_size: int, *, max_token_id: int | None = None) -> None:
+        """Fail before training when the tokenizer's vocabulary, or the largest token id if
+        given, falls outside the model's embedding."""
         if self.vocab_size > model_vocab_size:
             raise ValueError(f"{self.manifest_path}: vocab_size {self.vocab_size} exceeds the "
                              f"model's vocab_size {model_vocab_size}")
-        if not scan:
-            return
-        for shard, tokens in zip(self.shards, self.maps, strict=True):
+        if max_token_id is not None and max_token_id >= model_vocab_size:
+            raise ValueError(f"{self.directory}: token id {max_token_id} >= the model's "
+                             f"vocab_size {model_vocab_size}")
+
+    @property
+    def recorded_max_token_id(self) -> int | None:
+        """The largest token id as lm-tok recorded it in the manifest (None in older ones)."""
+        value = self.manifest.get("max_token_id")
+        return None if value is None else int(value)
+
+    def scan_max_token_id(self, *, part: int = 0, parts: int = 1) -> int:
+        """The largest token id in shards part, part + parts, ... (-1 if none): ranks split a
+        scan of a corpus whose manifest does not record it."""
+        top = -1
+        for tokens in self.maps[part::parts]:
             chunk = 1 << 24
             for start in range(0, len(tokens), chunk):
-                top = int(tokens[start:start + chunk].max())
-                if top >= model_vocab_size:
-                    raise ValueError(f"{shard.path}: token id {top} >= the model's vocab_size "
-                                     f"{model_vocab_size}")
+                top = max(top, int(tokens[start:start + chunk].max()))
+        return top
 
     @property
     def maps(self) -> list[np.memmap]:
@@ -182,4 +195,70 @@ class TokenLoader:
         self.consumed = int(state["consumed"])
 
 
-__all__ = ["TokenLoader", "TokenShards"]
+class Prefetcher:
+    """A `TokenLoader` whose next batch is assembled in a background thread (into pinned
+    memory for CUDA, then copied without blocking) while the current step computes.
+
+    Its state is the position after the last batch handed out, not after the one being
+    prepared, so a checkpoint resumes at exactly the next batch.
+    """
+
+    def __init__(self, loader: TokenLoader, device: torch.device, *, depth: int = 2) -> None:
+        self.loader, self.device = loader, device
+        self.consumed = loader.consumed
+        self._queue: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _produce(self) -> None:
+        pin = self.device.type == "cuda"
+        try:
+            while not self._stop.is_set():
+                inputs, targets = self.loader.next_batch()
+                if pin:
+                    inputs, targets = inputs.pin_memory(), targets.pin_memory()
+                item = (inputs, targets, self.loader.consumed)
+                while not self._stop.is_set():
+                    try:
+                        self._queue.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+        except BaseException as e:  # handed to the training thread, which raises it
+            self._queue.put(e)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The next (inputs, targets), already on the device (the copy may still be in flight
+        on CUDA; kernels queued after it wait for it)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._produce, name="batch-prefetch",
+                                            daemon=True)
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        inputs, targets, self.consumed = item
+        return (inputs.to(self.device, non_blocking=True),
+                targets.to(self.device, non_blocking=True))
+
+    def close(self) -> None:
+        """Stop the background thread (batches it prepared are dropped, not consumed)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def epoch(self) -> float:
+        return self.consumed / self.loader.num_windows
+
+    def state_dict(self) -> dict[str, int]:
+        return {"consumed": self.consumed, "seed": self.loader.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if self._thread is not None:
+            raise RuntimeError("load_state_dict after prefetching started")
+        self.loader.load_state_dict(state)
+        self.consumed = self.loader.consumed
+
+
+__all__ = ["Prefetcher", "TokenLoader", "TokenShards"]

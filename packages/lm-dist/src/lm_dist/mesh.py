@@ -25,6 +25,12 @@ def pick_device(kind: str = "auto") -> torch.device:
     """CUDA (this rank's local GPU) when asked for or available, else CPU."""
     if kind == "cuda" or (kind == "auto" and torch.cuda.is_available()):
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        count = torch.cuda.device_count()
+        if local_rank >= count:
+            # Two ranks cannot share one GPU under NCCL: say so before init_process_group hangs.
+            raise ValueError(f"train.device={kind!r}: LOCAL_RANK {local_rank} but this host has "
+                             f"{count} CUDA device(s); start at most {count} processes per node "
+                             "or set train.device = \"cpu\"")
         torch.cuda.set_device(local_rank)
         return torch.device("cuda", local_rank)
     return torch.device("cpu")

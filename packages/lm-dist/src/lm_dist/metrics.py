@@ -64,12 +64,48 @@ def peak_flops(device: torch.device, dtype: torch.dtype, configured: float | Non
     return measure_matmul_peak(dtype if dtype != torch.float64 else torch.float64)
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start counting peak memory afresh, so it shows training, not model building.
+
+    Building the model passes through transients (the full initial weights on every rank)
+    that training never needs again. On Linux the process's resident peak (VmHWM) is reset
+    through /proc/self/clear_refs; elsewhere the CPU peak stays the process's lifetime peak.
+    """
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        logger.debug("cannot reset the resident peak on this system; it covers the whole process")
+
+
 def peak_memory_gib(device: torch.device) -> float:
+    """Peak memory since the last `reset_peak_memory`: allocated by torch on CUDA, resident
+    for the whole process on CPU."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**30
-    # ru_maxrss is KiB on Linux (bytes on macOS): resident peak of the whole process.
-    scale = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**30
+    try:
+        status = Path("/proc/self/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        return kib / 2**20
+    except (OSError, StopIteration):
+        # ru_maxrss is KiB on Linux (bytes on macOS): resident peak of the whole process.
+        scale = 1 if sys.platform == "darwin" else 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**30
+
+
+def set_matmul_precision(device: torch.device, dtype: torch.dtype) -> None:
+    """float32 runs on CUDA use TF32 tensor cores, the precision the fp32 MFU peak assumes
+    (half the bf16 peak); without it, fp32 matmuls run at a fraction of that and MFU lies."""
+    if device.type != "cuda" or dtype != torch.float32:
+        return
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):  # torch >= 2.9
+        matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+    else:
+        torch.set_float32_matmul_precision("high")
 
 
 class MetricsLogger:
@@ -147,4 +183,12 @@ def _init_tensorboard(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
-__all__ = ["GPU_PEAK_BF16", "MetricsLogger", "measure_matmul_peak", "peak_flops", "peak_memory_gib"]
+__all__ = [
+    "GPU_PEAK_BF16",
+    "MetricsLogger",
+    "measure_matmul_peak",
+    "peak_flops",
+    "peak_memory_gib",
+    "reset_peak_memory",
+    "set_matmul_precision",
+]

@@ -98,12 +98,12 @@ def clip_grad_norm_(parameters: Iterable[torch.Tensor], max_norm: float, *,
                     pp_group: dist.ProcessGroup | None = None) -> torch.Tensor:
     """Scale every gradient so the global norm is at most `max_norm`; return the norm before.
 
-    `max_norm=0` only measures. A non-finite norm leaves the gradients alone (the trainer
-    skips that step).
+    `max_norm=0` only measures. Nothing here reads the norm on the host: a non-finite norm
+    scales the gradients by a meaningless factor, and the trainer skips that step.
     """
     params = list(parameters)
     norm = grad_norm(params, pp_group=pp_group)
-    if max_norm > 0 and torch.isfinite(norm):
+    if max_norm > 0:
         with_grad = [p for p in params if p.grad is not None]
         torch.nn.utils.clip_grads_with_norm_(with_grad, max_norm, norm.to(with_grad[0].grad.dtype),
                                              foreach=True)

@@ -9,6 +9,7 @@ checkpoints load into any layout.
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import torch
@@ -46,6 +47,11 @@ def apply_tp(model: nn.Module, tp_mesh: DeviceMesh, *, loss_parallel: bool) -> N
         )
     if top:
         parallelize_module(model, tp_mesh, top)
+    if model.config.tie_embeddings and model.tok_embeddings is not None and model.output is not None:
+        # parallelize_module swaps each module's weight for its own DTensor, untying them.
+        # Both plans shard the vocabulary dimension (Shard(0)) on the same mesh, so the
+        # embedding's DTensor can serve as the head's weight: one parameter, one gradient.
+        model.output.weight = model.tok_embeddings.weight
     for block in model.layers.values():
         # Attention.forward(x, cos, sin, cache, layer): only x is a sharded activation.
         plan = {
@@ -97,11 +103,25 @@ def apply_compile(model: nn.Module) -> None:
 
 def apply_fsdp(model: nn.Module, dp_mesh: DeviceMesh, *, param_dtype: torch.dtype | None,
                reduce_dtype: torch.dtype | None, reshard_after_forward: bool) -> None:
-    """FSDP2: one unit per block, the root takes embeddings, final norm and head."""
+    """FSDP2 units as torchtitan cuts them: the embedding alone, one unit per block, the final
+    norm with the head, and the root for what is left.
+
+    The vocabulary matrices are the largest; in their own units they are gathered only
+    around their own use instead of for the whole step. The norm and head are used last in
+    forward and first in backward, so they stay gathered in between. A tied head is the
+    embedding's parameter and FSDP2 gives a parameter to one unit only, so tied models keep
+    embedding, norm and head in the root, which is gathered for the whole step anyway.
+    """
     mp = MixedPrecisionPolicy(param_dtype=param_dtype, reduce_dtype=reduce_dtype)
+    shard = functools.partial(fully_shard, mesh=dp_mesh, mp_policy=mp)
+    tied = model.config.tie_embeddings
+    if model.tok_embeddings is not None and not tied:
+        shard(model.tok_embeddings, reshard_after_forward=reshard_after_forward)
     for block in model.layers.values():
-        fully_shard(block, mesh=dp_mesh, mp_policy=mp, reshard_after_forward=reshard_after_forward)
-    fully_shard(model, mesh=dp_mesh, mp_policy=mp, reshard_after_forward=reshard_after_forward)
+        shard(block, reshard_after_forward=reshard_after_forward)
+    if model.norm is not None and model.output is not None and not tied:
+        shard([model.norm, model.output], reshard_after_forward=False)
+    shard(model, reshard_after_forward=reshard_after_forward)
 
 
 def parallelize(model: nn.Module, *, mesh: Mesh, param_dtype: torch.dtype | None = None,

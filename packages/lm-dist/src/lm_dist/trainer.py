@@ -26,9 +26,15 @@ from torch.distributed.tensor.parallel import loss_parallel
 
 from lm_dist.checkpoint import Checkpointer, latest_checkpoint
 from lm_dist.config import TrainConfig
-from lm_dist.data import TokenLoader, TokenShards
+from lm_dist.data import Prefetcher, TokenLoader, TokenShards
 from lm_dist.mesh import Mesh, build_mesh, init_distributed, pick_device
-from lm_dist.metrics import MetricsLogger, peak_flops, peak_memory_gib
+from lm_dist.metrics import (
+    MetricsLogger,
+    peak_flops,
+    peak_memory_gib,
+    reset_peak_memory,
+    set_matmul_precision,
+)
 from lm_dist.optim import build_optimizer, build_scheduler, clip_grad_norm_
 from lm_dist.parallelize import parallelize
 from lm_dist.pipeline import build_schedule, split_stage, stage_ids
@@ -137,15 +143,16 @@ def build_model(cfg: TrainConfig, config: ModelConfig, mesh: Mesh) -> Model:
     return model
 
 
-def _global_mean(value: torch.Tensor | None, model: Model, mesh: Mesh) -> float:
-    """Mean over data-parallel ranks of a loss known on the last stage's tp ranks."""
+def _global_mean(value: torch.Tensor | None, model: Model, mesh: Mesh) -> torch.Tensor:
+    """Mean over data-parallel ranks of a loss known on the last stage's tp ranks, as a
+    float64 tensor on the device: reading it is left to the caller (a host sync)."""
     if mesh.mesh is None:
-        return float(value)
+        return value.detach().double()
     counts = model.last and mesh.local_rank("tp") == 0
-    local = value.detach().double().cpu() if counts and value is not None else torch.zeros((), dtype=torch.float64)
-    local = local.to(mesh.device)
+    local = (value.detach().double() if counts and value is not None
+             else torch.zeros((), dtype=torch.float64, device=mesh.device))
     dist.all_reduce(local, op=dist.ReduceOp.SUM)
-    return float(local) / mesh.parallel.dp
+    return local / mesh.parallel.dp
 
 
 def forward_backward(model: Model, inputs: torch.Tensor, targets: torch.Tensor,
@@ -191,7 +198,7 @@ def evaluate(model: Model, shards: TokenShards, cfg: TrainConfig, mesh: Mesh) ->
         total += _global_mean(loss, model, mesh)
     for part in model.parts:
         part.train()
-    return total / cfg.metrics.val_batches
+    return float(total) / cfg.metrics.val_batches  # one host read per validation
 
 
 @dataclass(kw_only=True)
@@ -202,7 +209,7 @@ class _Run:
     mesh: Mesh
     model_config: ModelConfig
     model: Model
-    loader: TokenLoader
+    loader: Prefetcher
     val_shards: TokenShards | None
     optimizers: list[torch.optim.Optimizer]
     schedulers: list[torch.optim.lr_scheduler.LRScheduler]
@@ -247,15 +254,35 @@ def _restore_schedule_position(scheduler: torch.optim.lr_scheduler.LRScheduler,
     scheduler.load_state_dict(state)
 
 
+def _max_token_id(shards: TokenShards, mesh: Mesh) -> int:
+    """The largest id in the shards: as lm-tok recorded it, else scanned once by all ranks
+    together (each takes every world-th shard) and combined, so no rank scans the corpus
+    alone and all finish together."""
+    recorded = shards.recorded_max_token_id
+    if recorded is not None:
+        return recorded
+    if not dist.is_initialized():
+        return shards.scan_max_token_id()
+    top = shards.scan_max_token_id(part=dist.get_rank(), parts=dist.get_world_size())
+    top_t = torch.tensor(top, device=mesh.device)
+    dist.all_reduce(top_t, op=dist.ReduceOp.MAX)
+    return int(top_t)
+
+
+def _check_ids(shards: TokenShards, config: ModelConfig, mesh: Mesh, scan: bool) -> None:
+    top = _max_token_id(shards, mesh) if scan else None
+    shards.check_vocab(config.vocab_size, max_token_id=top)
+
+
 def _load_data(cfg: TrainConfig, config: ModelConfig, mesh: Mesh):
     if not cfg.data.path:
         raise ValueError("data.path is empty: point it at a token shard directory")
     shards = TokenShards(cfg.data.path)
-    shards.check_vocab(config.vocab_size, scan=cfg.data.check_token_ids)
+    _check_ids(shards, config, mesh, cfg.data.check_token_ids)
     val = None
     if cfg.data.val_path:
         val = TokenShards(cfg.data.val_path)
-        val.check_vocab(config.vocab_size, scan=cfg.data.check_token_ids)
+        _check_ids(val, config, mesh, cfg.data.check_token_ids)
     loader = TokenLoader(shards, seq_len=cfg.data.seq_len,
                          batch_size=cfg.data.batch_size * cfg.train.grad_accum,
                          dp_rank=mesh.dp_rank, dp_size=mesh.parallel.dp, seed=cfg.data.seed)
@@ -264,6 +291,7 @@ def _load_data(cfg: TrainConfig, config: ModelConfig, mesh: Mesh):
 
 def _setup(cfg: TrainConfig) -> _Run:
     device = pick_device(cfg.train.device)
+    set_matmul_precision(device, DTYPES[cfg.train.dtype])
     init_distributed(device)
     mesh = build_mesh(cfg.parallel, device)
     config = cfg.model.build()
@@ -272,7 +300,8 @@ def _setup(cfg: TrainConfig) -> _Run:
     model = build_model(cfg, config, mesh)
     optimizers = [build_optimizer(part, cfg.optim) for part in model.parts]
     schedulers = [build_scheduler(o, cfg.schedule, cfg.train.steps) for o in optimizers]
-    run = _Run(cfg=cfg, mesh=mesh, model_config=config, model=model, loader=loader,
+    run = _Run(cfg=cfg, mesh=mesh, model_config=config, model=model,
+               loader=Prefetcher(loader, mesh.device),
                val_shards=val, optimizers=optimizers, schedulers=schedulers,
                checkpointer=Checkpointer(cfg.checkpoint, cfg.run_dir))
     latest = latest_checkpoint(run.checkpointer.directory) if cfg.checkpoint.resume else None
@@ -280,6 +309,7 @@ def _setup(cfg: TrainConfig) -> _Run:
         run.restore(latest, full=True)
     elif cfg.checkpoint.load_from:
         run.restore(Path(cfg.checkpoint.load_from), full=False)
+    reset_peak_memory(device)
     if run.rank0:
         resolved = TrainConfig.from_dict({**cfg.to_dict(), "parallel": vars(mesh.parallel)})
         Path(cfg.run_dir).mkdir(parents=True, exist_ok=True)
@@ -287,8 +317,28 @@ def _setup(cfg: TrainConfig) -> _Run:
     return run
 
 
-def _step(run: _Run) -> tuple[float, float, float]:
-    """One optimizer step; returns (loss, grad norm, seconds waited for data)."""
+@dataclass(frozen=True)
+class _StepOut:
+    """What a step leaves on the device; read on the host only when needed (`_Pending`)."""
+
+    step: int
+    loss: torch.Tensor
+    norm: torch.Tensor
+    seconds: float
+    waited: float
+
+
+def _fused(optimizers: list[torch.optim.Optimizer]) -> bool:
+    return all(opt.defaults.get("fused") for opt in optimizers)
+
+
+def _step(run: _Run) -> _StepOut:
+    """One optimizer step, skipped where the loss or gradient norm is not finite.
+
+    With fused AdamW (the default on CUDA) the skip happens on the device through the
+    optimizer's `found_inf`, so a step needs no host synchronisation; other implementations
+    read the verdict on the host, which costs nothing on CPU.
+    """
     cfg, mesh, model = run.cfg, run.mesh, run.model
     t0 = time.perf_counter()
     inputs, targets = run.loader.next_batch()
@@ -296,28 +346,53 @@ def _step(run: _Run) -> tuple[float, float, float]:
     micro = cfg.data.batch_size
     total = None
     for i in range(cfg.train.grad_accum):
-        x = inputs[i * micro:(i + 1) * micro].to(mesh.device)
-        y = targets[i * micro:(i + 1) * micro].to(mesh.device)
-        loss = forward_backward(model, x, y, cfg)
+        loss = forward_backward(model, inputs[i * micro:(i + 1) * micro],
+                                targets[i * micro:(i + 1) * micro], cfg)
         if loss is not None:
             total = loss if total is None else total + loss
-    loss_value = _global_mean(total, model, mesh)
-    norm = float(clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm,
-                                 pp_group=mesh.pp_group))
-    if math.isfinite(loss_value) and math.isfinite(norm):
-        run.bad_in_a_row = 0
+    loss_t = _global_mean(total, model, mesh)
+    norm_t = clip_grad_norm_(model.parameters(), cfg.optim.max_grad_norm, pp_group=mesh.pp_group)
+    finite = torch.isfinite(loss_t) & torch.isfinite(norm_t)
+    if _fused(run.optimizers):
+        for opt in run.optimizers:
+            opt.found_inf = (~finite).float()
+            opt.step()
+    elif bool(finite):
         for opt in run.optimizers:
             opt.step()
-    else:
-        run.bad_in_a_row += 1
-        logger.warning("step %d: non-finite loss %s or grad norm %s; skipped", run.step + 1,
-                       loss_value, norm)
     for opt in run.optimizers:
         opt.zero_grad(set_to_none=True)
     for sched in run.schedulers:
         sched.step()
     run.step += 1
-    return loss_value, norm, waited
+    return _StepOut(run.step, loss_t, norm_t, time.perf_counter() - t0, waited)
+
+
+@dataclass
+class _Pending:
+    """Steps whose loss and norm are still on the device, read together in one sync."""
+
+    steps: list[_StepOut] = field(default_factory=list)
+
+    def flush(self, run: _Run, result: TrainResult) -> None:
+        """Read every pending step's values; count and report skipped steps; stop the run
+        after `train.max_bad_steps` non-finite steps in a row."""
+        if not self.steps:
+            return
+        values = torch.stack([torch.stack([s.loss, s.norm.double()]) for s in self.steps]).tolist()
+        for out, (loss, norm) in zip(self.steps, values, strict=True):
+            result.losses[out.step], result.grad_norms[out.step] = loss, norm
+            if math.isfinite(loss) and math.isfinite(norm):
+                run.bad_in_a_row = 0
+                continue
+            run.bad_in_a_row += 1
+            result.skipped_steps += 1
+            logger.warning("step %d: non-finite loss %s or grad norm %s; skipped", out.step, loss, norm)
+            if run.bad_in_a_row >= run.cfg.train.max_bad_steps:
+                raise RuntimeError(
+                    f"{run.bad_in_a_row} non-finite steps in a row (last at step {out.step}); "
+                    f"stopping. The last good checkpoint is {latest_checkpoint(run.checkpointer.directory)}")
+        self.steps.clear()
 
 
 def _can_validate(cfg: TrainConfig) -> bool:
@@ -354,38 +429,41 @@ def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResu
     peak = peak_flops(run.mesh.device, DTYPES[cfg.train.dtype], cfg.metrics.peak_flops) if run.rank0 else 1.0
     metrics = MetricsLogger(cfg.metrics, cfg.run_dir, enabled=run.rank0, total_steps=cfg.train.steps,
                             start_step=run.step, config=cfg.to_dict())
+    pending = _Pending()
     try:
         while run.step < cfg.train.steps:
-            t0 = time.perf_counter()
-            loss, norm, waited = _step(run)
-            elapsed = time.perf_counter() - t0
-            result.losses[run.step], result.grad_norms[run.step] = loss, norm
-            if run.bad_in_a_row:
-                result.skipped_steps += 1
-            if run.bad_in_a_row >= cfg.train.max_bad_steps:
-                raise RuntimeError(
-                    f"{run.bad_in_a_row} non-finite steps in a row (last at step {run.step}); "
-                    f"stopping. The last good checkpoint is {latest_checkpoint(run.checkpointer.directory)}")
+            out = _step(run)
+            pending.steps.append(out)
             last = run.step == cfg.train.steps
-            if run.step % cfg.metrics.log_interval == 0 or last:
-                tps = tokens_per_step / elapsed
+            log_due = run.step % cfg.metrics.log_interval == 0 or last
+            save_due = run.checkpointer.due(run.step, cfg.train.steps)
+            # The host reads losses only where it must: to log, to decide on a checkpoint,
+            # and every step where the skip itself was decided on the host (no fused AdamW).
+            if log_due or save_due or on_step is not None or not _fused(run.optimizers):
+                pending.flush(run, result)
+            if log_due:
+                tps = tokens_per_step / out.seconds
                 metrics.log(run.step, {
-                    "loss": loss, "grad_norm": norm, "lr": run.schedulers[0].get_last_lr()[0],
+                    "loss": result.losses[run.step], "grad_norm": result.grad_norms[run.step],
+                    "lr": run.schedulers[0].get_last_lr()[0],
                     "tokens_per_s": tps, "tokens_per_s_per_device": tps / world,
-                    "mfu": tps / world * flops_per_token / peak, "step_time_s": elapsed,
-                    "data_wait_s": waited, "peak_memory_gib": peak_memory_gib(run.mesh.device),
+                    "mfu": tps / world * flops_per_token / peak, "step_time_s": out.seconds,
+                    "data_wait_s": out.waited, "peak_memory_gib": peak_memory_gib(run.mesh.device),
                     "skipped_steps": result.skipped_steps, "epoch": run.loader.epoch})
             val_due = cfg.metrics.val_interval and run.step % cfg.metrics.val_interval == 0
             if run.val_shards is not None and (val_due or last) and _can_validate(cfg):
                 result.val_losses[run.step] = evaluate(run.model, run.val_shards, cfg, run.mesh)
                 metrics.log(run.step, {"val_loss": result.val_losses[run.step]})
             # Never checkpoint in the middle of a non-finite streak.
-            if run.checkpointer.due(run.step, cfg.train.steps) and not run.bad_in_a_row:
+            if save_due and not run.bad_in_a_row:
                 run.save()
             metrics.advance()
             if on_step is not None:
                 on_step(run.step)
+        pending.flush(run, result)
+        run.checkpointer.wait()  # commit a background save still in flight
     finally:
+        run.loader.close()
         metrics.close()
     return result
 

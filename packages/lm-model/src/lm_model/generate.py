@@ -91,7 +91,8 @@ def generate(
     try:
         step_input = ids
         for _ in range(budget):
-            logits = model(step_input, cache)[:, -1]
+            # Only the last position is sampled: no logits for the rest of the prompt.
+            logits = model.output(model.hidden(step_input, cache)[:, -1])
             token = sample_next(logits, temperature=temperature, top_k=top_k, top_p=top_p,
                                 generator=generator)
             yield int(token)

@@ -285,6 +285,21 @@ def _read_tensors(directory: Path) -> dict[str, torch.Tensor]:
     raise FileNotFoundError(f"{directory}: neither model.safetensors nor its index found")
 
 
+INFERENCE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def inference_placement(device: str | None = None, dtype: str = "auto") -> tuple[str, torch.dtype]:
+    """Where and in what precision to serve or evaluate a model: the device defaults to CUDA
+    when there is one; dtype "auto" is bfloat16 on CUDA (half the memory, tensor cores) and
+    float32 on CPU."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if dtype == "auto":
+        dtype = "bfloat16" if torch.device(device).type == "cuda" else "float32"
+    if dtype not in INFERENCE_DTYPES:
+        raise ValueError(f"dtype: {dtype!r} is not one of {sorted(INFERENCE_DTYPES)} or 'auto'")
+    return device, INFERENCE_DTYPES[dtype]
+
+
 def load_hf(directory: str | Path, *, dtype: torch.dtype | None = None,
             device: torch.device | str = "cpu") -> Transformer:
     """Load a Llama/Qwen3 Hugging Face directory (ours or a compatible one) into a Transformer."""

@@ -234,6 +234,17 @@ class Transformer(nn.Module):
                 nn.init.trunc_normal_(self.output.weight, std=std, a=-3 * std, b=3 * std)
 
     def forward(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Logits (batch, seq, vocab); on a pipeline stage without a head, its hidden states."""
+        h = self.hidden(tokens, cache)
+        return self.output(h) if self.output is not None else h
+
+    def hidden(self, tokens: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """Final (normed) hidden states, before the output head.
+
+        Callers that need logits at a few positions only (scoring, the last position in
+        generation) apply `output` to those: logits of every position of a long batch over a
+        large vocabulary would dwarf the rest of inference memory.
+        """
         seqlen = tokens.shape[1]
         start = 0 if cache is None else cache.pos
         if start + seqlen > self.config.max_seq_len:
@@ -246,8 +257,7 @@ class Transformer(nn.Module):
             h = layer(h, cos, sin, cache)
         if cache is not None:
             cache.pos += seqlen
-        h = self.norm(h) if self.norm is not None else h
-        return self.output(h) if self.output is not None else h
+        return self.norm(h) if self.norm is not None else h
 
     def num_params(self, *, exclude_embeddings: bool = False) -> int:
         """Parameters this module holds (a tied matrix counts once)."""

@@ -57,7 +57,8 @@ class ShardWriter:
 
     def _open(self) -> None:
         path = f"tokens_{len(self.shards):05d}.ds"
-        self.shards.append({"path": path, "index": path + ".index", "num_tokens": 0, "num_documents": 0})
+        self.shards.append({"path": path, "index": path + ".index", "num_tokens": 0, "num_documents": 0,
+                            "max_token_id": -1})
         self._file = (self.dir / path).open("wb")
         self._ends, self._count = [], 0
 
@@ -88,7 +89,11 @@ class ShardWriter:
                     continue
                 stop = start_doc + 1  # alone in a fresh shard, however long
             stop_tok = int(ends[stop - 1])
-            self._file.write(tokens[start_tok:stop_tok].astype(self.dtype, copy=False).tobytes())
+            part = tokens[start_tok:stop_tok]
+            self._file.write(part.astype(self.dtype, copy=False).tobytes())
+            if part.size:  # recorded here so a trainer need not scan the corpus for it
+                shard = self.shards[-1]
+                shard["max_token_id"] = max(shard["max_token_id"], int(part.max()))
             self._ends.append(ends[start_doc:stop] - start_tok + self._count)
             self._count += stop_tok - start_tok
             start_doc, start_tok = stop, stop_tok
@@ -274,6 +279,7 @@ def encode_corpus(cfg: EncodeConfig) -> dict:
         "num_tokens": sum(s["num_tokens"] for s in shards),
         "num_documents": sum(s["num_documents"] for s in shards),
         "num_bytes": total_bytes,
+        "max_token_id": max((s["max_token_id"] for s in shards), default=-1),
         "shards": shards,
         "tokenizer_sha256": tokenizer_sha256(cfg.tokenizer),
         "tokenizer": str(cfg.tokenizer),

@@ -1,4 +1,5 @@
-"""The order rule of the bench scripts: `uv run pytest bench/test_pairs.py -q`."""
+"""The bench scripts' rules: alternating order from one helper, every arm on one device,
+MFU against the right peak."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 sys.path.insert(0, str(BENCH))
 from _pairs import median_ratio, round_order, run_rounds  # noqa: E402
 
@@ -51,3 +52,21 @@ def test_paired_scripts_use_the_shared_rounds(script):
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 and node.module == "_pairs" for alias in node.names}
     assert "run_rounds" in imported, f"bench/{script} does not take its A/B order from bench/_pairs.py"
+
+
+def test_every_train_bench_arm_runs_on_the_chosen_device(tmp_path):
+    import train_bench
+
+    args = train_bench.parse(["--device", "cuda", "--arms", "plain,lm-dist"])
+    cfg = train_bench._lm_dist_config(args, tmp_path, compile_blocks=False)
+    assert cfg.train.device == "cuda"
+    assert train_bench.parse([]).device == "cpu"
+
+
+def test_gpu_mfu_is_against_the_datasheet_peak(monkeypatch):
+    import model_step
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "NVIDIA H100 80GB HBM3")
+    assert model_step.datasheet_peak("bf16") == 989e12
+    assert model_step.datasheet_peak("fp32") == 989e12 / 2  # TF32
