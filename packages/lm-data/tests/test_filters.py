@@ -7,6 +7,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from conftest import bare_config
 from datatrove.data import Document
 from datatrove.utils.word_tokenizers import load_word_tokenizer
 
@@ -98,8 +99,7 @@ def _mmlu_question(tarball: Path, min_words: int = 20) -> str:
 
 
 def test_decontamination_drops_a_document_with_an_mmlu_question(shared, tmp_path):
-    from lm_data import OutputConfig, PipelineConfig, run, write_report
-    from lm_data.config import DedupConfig, ExtractConfig, InputConfig, QualityConfig
+    from lm_data import run, write_report
     from lm_data.report import iter_docs
 
     tarball = shared / "eval" / "mmlu.tar.gz"
@@ -108,17 +108,7 @@ def test_decontamination_drops_a_document_with_an_mmlu_question(shared, tmp_path
             {"id": "leak", "text": f"Practice exam, question 4. {question} Write your answer below."}]
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
-    root = run(PipelineConfig(
-        input=InputConfig(paths=[str(tmp_path / "in")], format="jsonl"),
-        output=OutputConfig(dir=str(tmp_path / "run")),
-        extract=ExtractConfig(extractor="none"),
-        url_filter=URLFilterConfig(enabled=False),
-        language=LanguageConfig(enabled=False),
-        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
-                              c4_badwords=False, fineweb_quality=False),
-        decontam=DecontamConfig(eval_files=[str(tarball)]),
-        dedup=DedupConfig(exact=False, minhash=False),
-    ))
+    root = run(bare_config(tmp_path, decontam=DecontamConfig(eval_files=[str(tarball)])))
     assert [d["id"] for d in iter_docs(root / "output")] == ["clean"]
     (dropped,) = iter_docs(root / "excluded" / "decontamination")
     assert dropped["id"] == "leak" and dropped["text"] == docs[1]["text"]

@@ -5,19 +5,16 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import bare_config
 from warcio.archiveiterator import ArchiveIterator
 from warcs import broken_gz_warc, wrong_length_warc
 
 from lm_data import (
     DecontamConfig,
     DedupConfig,
-    ExtractConfig,
     InputConfig,
-    LanguageConfig,
     OutputConfig,
     PipelineConfig,
-    QualityConfig,
-    URLFilterConfig,
     build_stages,
     run,
     write_report,
@@ -102,16 +99,7 @@ def _dedup_only_cfg(tmp_path: Path, docs: list[dict], **dedup) -> PipelineConfig
     (tmp_path / "in").mkdir()
     with gzip.open(tmp_path / "in" / "docs.jsonl.gz", "wt") as f:
         f.write("".join(json.dumps(d) + "\n" for d in docs))
-    return PipelineConfig(
-        input=InputConfig(paths=[str(tmp_path / "in")], format="jsonl"),
-        output=OutputConfig(dir=str(tmp_path / "run")),
-        extract=ExtractConfig(extractor="none"),
-        url_filter=URLFilterConfig(enabled=False),
-        language=LanguageConfig(enabled=False),
-        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
-                              c4_badwords=False, fineweb_quality=False),
-        dedup=DedupConfig(**dedup),
-    )
+    return bare_config(tmp_path, dedup=DedupConfig(**dedup))
 
 
 def test_minhash_and_exact_dedup_remove_planted_duplicates(shared, tmp_path):
@@ -183,20 +171,6 @@ def test_sentence_dedup_stages_chain_after_minhash(tmp_path):
 GOOD = ["A first plain document about gardening.", "A second one about the sea.", "A third about bread."]
 
 
-def _no_filter_cfg(tmp_path: Path, fmt: str) -> PipelineConfig:
-    """Read `tmp_path/in` with every filter and dedup off: each record is kept, or skipped by the reader."""
-    return PipelineConfig(
-        input=InputConfig(paths=[str(tmp_path / "in")], format=fmt),
-        output=OutputConfig(dir=str(tmp_path / "run")),
-        extract=ExtractConfig(extractor="none"),
-        url_filter=URLFilterConfig(enabled=False),
-        language=LanguageConfig(enabled=False),
-        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
-                              c4_badwords=False, fineweb_quality=False),
-        dedup=DedupConfig(exact=False, minhash=False),
-    )
-
-
 def _skipped(root: Path) -> dict[str, dict]:
     return {d["metadata"]["skip_reason"]: d for d in iter_docs(root / "skipped")}
 
@@ -209,7 +183,7 @@ def test_bad_jsonl_lines_are_counted_and_kept_in_skipped(tmp_path):
              json.dumps({"id": "g2", "text": GOOD[2]})]
     path = tmp_path / "in" / "docs.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    root = run(_no_filter_cfg(tmp_path, "jsonl"))
+    root = run(bare_config(tmp_path, "jsonl"))
     md = write_report(root).read_text()
     r = json.loads((root / "report" / "report.json").read_text())
     assert (r["records_read"], r["documents_read"], r["output"]) == (6, 3, 3)
@@ -230,7 +204,7 @@ def test_parquet_rows_without_text_are_counted_and_kept_in_skipped(tmp_path):
     pq.write_table(pa.table({"id": ["g0", "null", "g1", "blank", "g2"],
                              "text": [GOOD[0], None, GOOD[1], "  \n", GOOD[2]]}), tmp_path / "in" / "a.parquet")
     pq.write_table(pa.table({"id": ["other-key"], "body": ["text under the wrong key"]}), tmp_path / "in" / "b.parquet")
-    root = run(_no_filter_cfg(tmp_path, "parquet"))
+    root = run(bare_config(tmp_path, "parquet"))
     r = json.loads((write_report(root).parent / "report.json").read_text())
     assert (r["records_read"], r["documents_read"], r["output"]) == (6, 3, 3)
     assert r["skipped"] == {"empty_text": 2, "missing_text_key": 1}
