@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 from datatrove.data import Document, DocumentsPipeline
@@ -260,31 +260,34 @@ class _RecordChecks(SkipAccounting):
 
     text_key: str
 
-    def _document(self, data: Any, filepath: str, index: int, raw: str, **where: Any) -> Document | None:
-        """The document of record `index`, or None after `_skip` said why there is none."""
+    def _document(self, data: Any, filepath: str, index: int, raw: Callable[[], str],
+                  **where: Any) -> Document | None:
+        """The document of record `index`, or None after `_skip` said why there is none; `raw()`
+        (the record as text, kept with a skip) is only built for records that are skipped."""
+        problem = self._problem(data)
+        if problem is None:
+            with self.track_time():  # type: ignore[attr-defined]
+                doc = self.get_document_from_dict(data, filepath, index)  # type: ignore[attr-defined]
+            if doc is not None:
+                self._count()
+                return doc
+            problem = ("empty_text", "no text after the adapter")
+        self._skip(*problem, filepath, index, text=raw(), **where)
+        return None
+
+    def _problem(self, data: Any) -> tuple[str, str] | None:
+        """(reason, detail) why a parsed record holds no usable text, or None."""
         if not isinstance(data, dict):
-            self._skip("not_an_object", f"a JSON {type(data).__name__}", filepath, index, text=raw, **where)
-            return None
+            return "not_an_object", f"a JSON {type(data).__name__}"
         if self.text_key not in data:
             keys = ", ".join(map(str, list(data)[:20]))
-            self._skip("missing_text_key", f"no {self.text_key!r} field; fields: {keys}", filepath, index,
-                       text=raw, **where)
-            return None
+            return "missing_text_key", f"no {self.text_key!r} field; fields: {keys}"
         text = data[self.text_key]
         if text is not None and not isinstance(text, str):
-            self._skip("text_not_string", f"{self.text_key!r} is a {type(text).__name__}", filepath, index,
-                       text=raw, **where)
-            return None
+            return "text_not_string", f"{self.text_key!r} is a {type(text).__name__}"
         if text is None or not text.strip():
-            self._skip("empty_text", f"{self.text_key!r} is {text!r}", filepath, index, text=raw, **where)
-            return None
-        with self.track_time():  # type: ignore[attr-defined]
-            doc = self.get_document_from_dict(data, filepath, index)  # type: ignore[attr-defined]
-        if doc is None:  # an adapter that returned no text
-            self._skip("empty_text", "no text after the adapter", filepath, index, text=raw, **where)
-            return None
-        self._count()
-        return doc
+            return "empty_text", f"{self.text_key!r} is {text!r}"
+        return None
 
 
 class AccountedJsonlReader(_RecordChecks, JsonlReader):
@@ -315,7 +318,7 @@ class AccountedJsonlReader(_RecordChecks, JsonlReader):
                     except orjson.JSONDecodeError as e:
                         self._skip("malformed_json", str(e), filepath, index, text=line, line=index + 1)
                         continue
-                    doc = self._document(data, filepath, index, line, line=index + 1)
+                    doc = self._document(data, filepath, index, lambda line=line: line, line=index + 1)
                     if doc is not None:
                         yield doc
         except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
@@ -345,7 +348,7 @@ class AccountedParquetReader(_RecordChecks, ParquetReader):
                 columns = None if self.read_metadata else [c for c in (self.text_key, self.id_key) if c in names]
                 for batch in pqf.iter_batches(batch_size=self.batch_size, columns=columns):
                     for row in batch.to_pylist():
-                        raw = json.dumps(row, ensure_ascii=False, default=str)
+                        raw = lambda row=row: json.dumps(row, ensure_ascii=False, default=str)  # noqa: E731
                         doc = self._document(row, filepath, index, raw, row=index)
                         index += 1
                         if doc is not None:
