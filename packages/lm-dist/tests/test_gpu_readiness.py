@@ -3,6 +3,7 @@ asynchronous checkpoints."""
 
 import json
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -201,3 +202,21 @@ def test_batches_are_prepared_in_a_background_thread(shard_dir, tmp_path, monkey
     monkeypatch.setattr(TokenLoader, "next_batch", spy)
     train(make_cfg(tmp_path, shard_dir, steps=3))
     assert threads == {"batch-prefetch"}
+
+
+def test_throughput_is_measured_over_the_log_window(shard_dir, tmp_path, monkeypatch):
+    """A CUDA step returns once queued, so one step's host time says nothing: step_time_s is
+    the window's average. Here step 1 stalls 0.6 s, and the log at step 3 must include it."""
+    real_step = trainer._step
+
+    def stalling(run):
+        out = real_step(run)
+        if out.step == 1:
+            time.sleep(0.6)
+        return out
+
+    monkeypatch.setattr(trainer, "_step", stalling)
+    train(make_cfg(tmp_path, shard_dir, steps=3, metrics={"log_interval": 3}))
+    (record,) = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()
+                 if "loss" in line]
+    assert record["step"] == 3 and record["step_time_s"] >= 0.2  # (0.6 s + 2 steps) / 3

@@ -324,7 +324,6 @@ class _StepOut:
     step: int
     loss: torch.Tensor
     norm: torch.Tensor
-    seconds: float
     waited: float
 
 
@@ -365,7 +364,7 @@ def _step(run: _Run) -> _StepOut:
     for sched in run.schedulers:
         sched.step()
     run.step += 1
-    return _StepOut(run.step, loss_t, norm_t, time.perf_counter() - t0, waited)
+    return _StepOut(run.step, loss_t, norm_t, waited)
 
 
 @dataclass
@@ -420,6 +419,21 @@ def train(cfg: TrainConfig, *, on_step: Callable[[int], None] | None = None) -> 
             dist.destroy_process_group()
 
 
+@dataclass
+class _Window:
+    """Steps since the last log line. Throughput is measured over the window, ending right
+    after the host read that waits for the device: per-step host timings would only measure
+    how fast a CUDA step is queued. Validation and checkpoint time is left out."""
+
+    start: float = field(default_factory=time.perf_counter)
+    steps: int = 0
+    waited: float = 0.0
+    excluded: float = 0.0
+
+    def step_time(self) -> float:
+        return (time.perf_counter() - self.start - self.excluded) / max(self.steps, 1)
+
+
 def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResult:
     run = _setup(cfg)
     result = TrainResult(start_step=run.step)
@@ -429,11 +443,12 @@ def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResu
     peak = peak_flops(run.mesh.device, DTYPES[cfg.train.dtype], cfg.metrics.peak_flops) if run.rank0 else 1.0
     metrics = MetricsLogger(cfg.metrics, cfg.run_dir, enabled=run.rank0, total_steps=cfg.train.steps,
                             start_step=run.step, config=cfg.to_dict())
-    pending = _Pending()
+    pending, window = _Pending(), _Window()
     try:
         while run.step < cfg.train.steps:
             out = _step(run)
             pending.steps.append(out)
+            window.steps, window.waited = window.steps + 1, window.waited + out.waited
             last = run.step == cfg.train.steps
             log_due = run.step % cfg.metrics.log_interval == 0 or last
             save_due = run.checkpointer.due(run.step, cfg.train.steps)
@@ -442,14 +457,17 @@ def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResu
             if log_due or save_due or on_step is not None or not _fused(run.optimizers):
                 pending.flush(run, result)
             if log_due:
-                tps = tokens_per_step / out.seconds
+                step_time = window.step_time()
+                tps = tokens_per_step / step_time
                 metrics.log(run.step, {
                     "loss": result.losses[run.step], "grad_norm": result.grad_norms[run.step],
                     "lr": run.schedulers[0].get_last_lr()[0],
                     "tokens_per_s": tps, "tokens_per_s_per_device": tps / world,
-                    "mfu": tps / world * flops_per_token / peak, "step_time_s": out.seconds,
-                    "data_wait_s": out.waited, "peak_memory_gib": peak_memory_gib(run.mesh.device),
+                    "mfu": tps / world * flops_per_token / peak, "step_time_s": step_time,
+                    "data_wait_s": window.waited / window.steps,
+                    "peak_memory_gib": peak_memory_gib(run.mesh.device),
                     "skipped_steps": result.skipped_steps, "epoch": run.loader.epoch})
+            t0 = time.perf_counter()
             val_due = cfg.metrics.val_interval and run.step % cfg.metrics.val_interval == 0
             if run.val_shards is not None and (val_due or last) and _can_validate(cfg):
                 result.val_losses[run.step] = evaluate(run.model, run.val_shards, cfg, run.mesh)
@@ -460,6 +478,9 @@ def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResu
             metrics.advance()
             if on_step is not None:
                 on_step(run.step)
+            window.excluded += time.perf_counter() - t0
+            if log_due:
+                window = _Window()
         pending.flush(run, result)
         run.checkpointer.wait()  # commit a background save still in flight
     finally:
