@@ -150,7 +150,7 @@ def _train_cfg(run_dir: Path, shards: Path, preset: str, device: str, steps: int
 
 def check_train_resume(device: str, preset: str, work: Path, steps: int = 8,
                        seq_len: int = 1024, batch: int = 4) -> dict:
-    from shards import write_shards
+    from lm_dist_testdata import write_shards
 
     from lm_dist.trainer import train
     from lm_model import ModelConfig

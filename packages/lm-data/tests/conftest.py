@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # the warcs helper module, bare_config
+sys.path.insert(0, str(Path(__file__).parent))  # lm_data_testdata
 
 SHARED = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
 WARC = SHARED / "web" / "warc"
@@ -25,33 +25,6 @@ def shared_data() -> Path:
     if os.environ.get("LM_REQUIRE_DATA") == "1":
         pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
     pytest.skip(message)
-
-
-def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
-    """Read `tmp_path/in` (format `fmt`) into `tmp_path/run` with every filter and dedup off;
-    `sections` replace whole config sections (e.g. `dedup=DedupConfig(...)`)."""
-    from lm_data.config import (
-        DedupConfig,
-        ExtractConfig,
-        InputConfig,
-        LanguageConfig,
-        OutputConfig,
-        PipelineConfig,
-        QualityConfig,
-        URLFilterConfig,
-    )
-
-    defaults = dict(
-        input=InputConfig(paths=[str(tmp_path / "in")], format=fmt),
-        output=OutputConfig(dir=str(tmp_path / "run")),
-        extract=ExtractConfig(extractor="none"),
-        url_filter=URLFilterConfig(enabled=False),
-        language=LanguageConfig(enabled=False),
-        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
-                              c4_badwords=False, fineweb_quality=False),
-        dedup=DedupConfig(exact=False, minhash=False),
-    )
-    return PipelineConfig(**{**defaults, **sections})
 
 
 @pytest.fixture(autouse=True)

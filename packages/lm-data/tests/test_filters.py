@@ -7,9 +7,9 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from conftest import bare_config
 from datatrove.data import Document
 from datatrove.utils.word_tokenizers import load_word_tokenizer
+from lm_data_testdata import bare_config
 
 from lm_data.config import DecontamConfig, LanguageConfig, PIIConfig, URLFilterConfig
 from lm_data.decontam import Decontamination, words

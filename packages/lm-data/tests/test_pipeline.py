@@ -5,9 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import bare_config
+from lm_data_testdata import bare_config, broken_gz_warc, wrong_length_warc
 from warcio.archiveiterator import ArchiveIterator
-from warcs import broken_gz_warc, wrong_length_warc
 
 from lm_data import (
     DecontamConfig,

@@ -4,7 +4,7 @@ import gzip
 import json
 
 from datatrove.pipeline.writers import JsonlWriter
-from warcs import broken_gz_warc, wrong_length_warc
+from lm_data_testdata import broken_gz_warc, wrong_length_warc
 
 from lm_data.reader import AccountedJsonlReader, RobustWarcReader, decode_body
 

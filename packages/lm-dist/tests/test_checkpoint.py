@@ -9,8 +9,8 @@ import signal
 
 import pytest
 import torch
-from conftest import make_cfg
-from distributed import run_on_ranks
+from lm_dist_ranks import run_on_ranks
+from lm_dist_testdata import make_cfg
 
 from lm_dist import checkpoint as ckpt
 from lm_dist.checkpoint import (

@@ -3,9 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import make_cfg
-from distributed import run_on_ranks
-from shards import write_shards
+from lm_dist_ranks import run_on_ranks
+from lm_dist_testdata import make_cfg, write_shards
 
 from lm_dist.data import TokenLoader, TokenShards
 from lm_dist.trainer import train

@@ -2,8 +2,8 @@ import json
 
 import pytest
 import torch
-from conftest import make_cfg
-from distributed import run_on_ranks
+from lm_dist_ranks import run_on_ranks
+from lm_dist_testdata import make_cfg
 
 from lm_dist.checkpoint import export, load_model
 from lm_dist.cli import main

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from conftest import make_cfg
-from distributed import run_on_ranks
+from lm_dist_ranks import run_on_ranks
+from lm_dist_testdata import make_cfg
 
 from lm_dist import checkpoint, trainer
 from lm_dist.checkpoint import committed_checkpoints

@@ -2,7 +2,7 @@ import json
 
 import pytest
 import torch
-from conftest import make_cfg
+from lm_dist_testdata import make_cfg
 
 from lm_dist.metrics import GPU_PEAK_BF16, peak_flops
 from lm_dist.trainer import train

@@ -6,8 +6,8 @@ weights must agree with the single-process run to 1e-10 (they agree to ~1e-15).
 
 import pytest
 import torch
-from conftest import make_cfg
-from distributed import run_on_ranks
+from lm_dist_ranks import run_on_ranks
+from lm_dist_testdata import make_cfg
 
 from lm_dist.checkpoint import load_model
 from lm_dist.config import PP_SCHEDULES

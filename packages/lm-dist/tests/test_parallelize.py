@@ -1,7 +1,7 @@
 """How `parallelize` cuts a model into FSDP2 units (checked on 2 gloo ranks)."""
 
 import torch
-from distributed import run_on_ranks
+from lm_dist_ranks import run_on_ranks
 from torch.distributed.fsdp import FSDPModule
 
 from lm_dist.config import ParallelConfig

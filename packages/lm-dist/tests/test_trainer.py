@@ -4,8 +4,8 @@ import math
 
 import pytest
 import torch.distributed as dist
-from conftest import make_cfg
-from distributed import run_on_ranks
+from lm_dist_ranks import run_on_ranks
+from lm_dist_testdata import make_cfg
 
 from lm_dist import trainer
 from lm_dist.checkpoint import latest_checkpoint
@@ -65,7 +65,7 @@ def _losses(cfg):
 
 def test_fsdp_mixed_precision_bf16(baseline, shard_dir, tmp_path):
     """dp_shard=2 with bf16: FSDP2's MixedPrecisionPolicy (bf16 compute, fp32 reduce)."""
-    from distributed import run_on_ranks
+    from lm_dist_ranks import run_on_ranks
 
     cfg = make_cfg(tmp_path, shard_dir, steps=3, batch_size=4, parallel={"dp_shard": 2},
                    train={"dtype": "bfloat16"})

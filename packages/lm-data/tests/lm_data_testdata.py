@@ -1,4 +1,8 @@
-"""Builders of small, deliberately broken WARC files for the robustness tests."""
+"""Test data for lm-data: small, deliberately broken WARC files and a bare pipeline config.
+
+A module with a name of its own (not `conftest`): pytest runs every package's tests in one
+process, where `from conftest import ...` would get whichever conftest was imported first.
+"""
 
 from __future__ import annotations
 
@@ -75,3 +79,30 @@ def wrong_length_warc(path: Path) -> None:
 def gz(path: Path, text: str) -> None:
     with gzip.open(path, "wt", encoding="utf-8") as f:
         f.write(text)
+
+
+def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
+    """Read `tmp_path/in` (format `fmt`) into `tmp_path/run` with every filter and dedup off;
+    `sections` replace whole config sections (e.g. `dedup=DedupConfig(...)`)."""
+    from lm_data.config import (
+        DedupConfig,
+        ExtractConfig,
+        InputConfig,
+        LanguageConfig,
+        OutputConfig,
+        PipelineConfig,
+        QualityConfig,
+        URLFilterConfig,
+    )
+
+    defaults = dict(
+        input=InputConfig(paths=[str(tmp_path / "in")], format=fmt),
+        output=OutputConfig(dir=str(tmp_path / "run")),
+        extract=ExtractConfig(extractor="none"),
+        url_filter=URLFilterConfig(enabled=False),
+        language=LanguageConfig(enabled=False),
+        quality=QualityConfig(gopher_repetition=False, gopher_quality=False, c4_quality=False,
+                              c4_badwords=False, fineweb_quality=False),
+        dedup=DedupConfig(exact=False, minhash=False),
+    )
+    return PipelineConfig(**{**defaults, **sections})
