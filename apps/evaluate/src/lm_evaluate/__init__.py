@@ -10,7 +10,7 @@ from lm_evaluate.gsm8k import last_number, run_gsm8k, strict_number
 from lm_evaluate.lambada import run_lambada, split_last_word
 from lm_evaluate.perplexity import perplexity, run_wikitext, wikitext_articles
 from lm_evaluate.runner import evaluate, markdown_table
-from lm_evaluate.scorer import Scorer, TokenRequest, bits_per_byte, load_model_dir
+from lm_evaluate.scorer import Scorer, TokenRequest, bits_per_byte, load_scorer
 
 __all__ = [
     "DEFAULT_FILES",
@@ -24,7 +24,7 @@ __all__ = [
     "choice_accuracy",
     "evaluate",
     "last_number",
-    "load_model_dir",
+    "load_scorer",
     "markdown_table",
     "perplexity",
     "run_gsm8k",

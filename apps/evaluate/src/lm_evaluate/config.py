@@ -108,6 +108,9 @@ class EvalConfig:
                 if not self.path(key).is_file():
                     raise FileNotFoundError(f"{task}: {self.path(key)} not found "
                                             f"(set --data-dir or --files {key} PATH)")
+        if not (self.model / "generation_config.json").is_file():
+            raise FileNotFoundError(f"model: {self.model / 'generation_config.json'} not found "
+                                    "(its eos_token_id lists where generation stops)")
 
 
 @dataclass(kw_only=True)

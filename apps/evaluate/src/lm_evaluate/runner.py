@@ -13,7 +13,7 @@ from lm_evaluate.config import EvalConfig
 from lm_evaluate.gsm8k import run_gsm8k
 from lm_evaluate.lambada import run_lambada
 from lm_evaluate.perplexity import run_wikitext
-from lm_evaluate.scorer import Scorer, load_model_dir
+from lm_evaluate.scorer import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +47,8 @@ def run_task(task: str, scorer: Scorer, cfg: EvalConfig, progress: bool = False)
 def evaluate(cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
     """Every task of `cfg` on its model; returns (and, with `output`, writes) the results."""
     cfg.check_files()
-    model, tokenizer = load_model_dir(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    scorer = Scorer(model, tokenizer, batch_size=cfg.batch_size, max_length=cfg.max_length,
-                    progress=progress)
+    scorer = load_scorer(cfg.model, device=cfg.device, dtype=cfg.dtype,
+                         batch_size=cfg.batch_size, max_length=cfg.max_length, progress=progress)
     results = []
     for task in cfg.tasks:
         start = time.perf_counter()
@@ -58,7 +57,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
         logger.info("%s: %s", task, result["metrics"])
         results.append(result)
     report = {"model": str(cfg.model), "limit": cfg.limit, "max_length": scorer.max_length,
-              "parameters": model.num_params(), "results": results}
+              "parameters": scorer.model.num_params(), "results": results}
     if cfg.output is not None:
         write_report(report, cfg.output)
     return report
