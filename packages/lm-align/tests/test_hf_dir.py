@@ -40,7 +40,8 @@ def _spy(monkeypatch, name: str) -> list:
 def test_tokenizer_and_stop_ids_come_through_lm_model(model_dir, monkeypatch):
     tokenizers, stops = _spy(monkeypatch, "load_tokenizer"), _spy(monkeypatch, "stop_ids")
     tok = load_tokenizer(model_dir, need_generation_blocks=True)
-    assert stop_ids(model_dir) == [tok.convert_tokens_to_ids(EOS), tok.convert_tokens_to_ids(END_OF_TURN)]
+    eos, eot = tok.convert_tokens_to_ids(EOS), tok.convert_tokens_to_ids(END_OF_TURN)
+    assert stop_ids(model_dir) == [eos, eot]
     assert tokenizers == [model_dir] and stops == [model_dir]
 
 

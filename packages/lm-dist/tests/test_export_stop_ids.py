@@ -1,4 +1,5 @@
-"""An exported model carries its tokenizer's stop tokens, where lm-chat and lm-evaluate read them."""
+"""An exported model carries its tokenizer's stop tokens, where lm-chat and lm-evaluate read
+them."""
 
 import json
 

@@ -68,7 +68,8 @@ def save_tokenizer(tokenizer: Tokenizer, directory: str | Path, config: Tokenize
     (d / TOKENIZER_CONFIG_JSON).write_text(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
     stm = {k: tc[k] for k in ("bos_token", "eos_token", "pad_token", "additional_special_tokens")}
     (d / SPECIAL_TOKENS_MAP_JSON).write_text(json.dumps(stm, indent=2, ensure_ascii=False) + "\n")
-    (d / GENERATION_CONFIG_JSON).write_text(json.dumps(generation_config(tokenizer), indent=2) + "\n")
+    generation = json.dumps(generation_config(tokenizer), indent=2)
+    (d / GENERATION_CONFIG_JSON).write_text(generation + "\n")
     return d
 
 
