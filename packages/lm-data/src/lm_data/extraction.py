@@ -3,7 +3,8 @@
 datatrove's extractors drop empty results and timeouts without an exclusion writer. `Extraction`
 runs any datatrove extractor's `extract` in datatrove's `ExtractorSandbox` (per-page timeout, a
 crash kills only the child) as a `BaseFilter`, so each drop has a reason and is written out.
-WET documents (`content_type == text/plain`) pass through untouched.
+Only HTML documents (`content_type == text/html`, as the WARC reader marks them) are extracted:
+WET documents and those of other inputs (JSONL, Parquet, text) pass through untouched.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class Extraction(BaseFilter):
             yield from super().run(data, rank, world_size)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if doc.metadata.get("content_type") == "text/plain":
+        if doc.metadata.get("content_type") != "text/html":
             return True
         assert self._sandbox is not None, "filter() runs inside run()"
         try:

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 # datatrove step names (substring) -> folder under excluded/
 STEP_FOLDERS = {
     "Extraction": "extraction",
+    "Gutenberg": "gutenberg",
     "Url-filter": "url",
     "Language ID": "language",
     "Gopher Repetition": "gopher_repetition",
@@ -66,8 +67,8 @@ def _read_stats(path: Path) -> list[dict]:
         raise ValueError(f"{path}: not a datatrove stats file ({e})") from e
 
 
-def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
-    reader: dict = {}
+def _step_rows(run_dir: Path) -> tuple[Counter, list[dict]]:
+    reader: Counter = Counter()  # summed over the readers of a run with several inputs
     rows: list[dict] = []
     stage_dirs = [p for p in (run_dir / "logs").glob("*_*") if p.is_dir() and p.name.split("_")[0].isdigit()]
     first = run_dir / "logs" / "0_filter" / "stats.json"
@@ -81,7 +82,7 @@ def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
             stats = {k: _value(v) for k, v in step["stats"].items()}
             folder = next((f for key, f in STEP_FOLDERS.items() if key in step["name"]), None)
             if "READER" in step["name"] and stage.name.endswith("_filter") and stage.name.startswith("0_"):
-                reader = stats
+                reader.update(stats)
             if folder is None:
                 continue
             total = int(stats.get("total", 0))
