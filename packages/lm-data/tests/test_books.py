@@ -11,7 +11,14 @@ import pytest
 from lm_data_testdata import bare_config, broken_gz_warc
 from warcio.archiveiterator import ArchiveIterator
 
-from lm_data import ExtractConfig, InputConfig, PipelineConfig, run, write_report
+from lm_data import (
+    ExtractConfig,
+    InputConfig,
+    PipelineConfig,
+    URLFilterConfig,
+    run,
+    write_report,
+)
 from lm_data.books import strip_gutenberg
 from lm_data.config import ConfigError
 from lm_data.report import iter_docs
@@ -88,7 +95,8 @@ def test_a_book_with_only_a_licence_is_excluded_with_reason(tmp_path):
 
 def test_one_run_reads_warc_jsonl_and_text_and_accounts_for_every_record(tmp_path):
     """Each input is read by its own reader in one run; extraction touches only the WARC's
-    HTML, the Gutenberg cut and the length cap only the books."""
+    HTML, the Gutenberg cut and the length cap only the books; documents without a URL pass
+    the URL filter."""
     warc, web, books = tmp_path / "warc", tmp_path / "web", tmp_path / "books"
     warc.mkdir()
     broken_gz_warc(warc / "a.warc.gz")
@@ -105,7 +113,7 @@ def test_one_run_reads_warc_jsonl_and_text_and_accounts_for_every_record(tmp_pat
             InputConfig(paths=[str(web)], format="jsonl", name="web"),
             InputConfig(paths=[str(books)], format="text", name="books", gutenberg=True,
                         max_chars=20)],
-        extract=ExtractConfig(extractor="trafilatura"))
+        extract=ExtractConfig(extractor="trafilatura"), url_filter=URLFilterConfig(enabled=True))
     root = run(cfg)
     r = json.loads((write_report(root).parent / "report.json").read_text())
     jsonl_records, text_files = 3, 4
@@ -122,6 +130,8 @@ def test_one_run_reads_warc_jsonl_and_text_and_accounts_for_every_record(tmp_pat
     assert sorted(d["text"] for d in by_input["books"]) == sorted([BODY[:20], PLAIN[:20]])
     skipped_inputs = {d["metadata"]["input"] for d in iter_docs(root / "skipped")}
     assert skipped_inputs == {"crawl", "web", "books"}
+    # Documents without a URL pass the URL filter, counted (datatrove's would fail the task).
+    assert _stats(root, "Url-filter")["no_url"] == len(by_input["web"]) + len(by_input["books"])
 
 
 def test_inputs_table_list_and_single_input_table(tmp_path):
