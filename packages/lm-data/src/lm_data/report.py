@@ -6,13 +6,14 @@ so it works on runs made on any executor once the files are gathered.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from lm_core.jsonl import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +44,7 @@ def _value(v: Any) -> float:
 def iter_docs(folder: Path) -> Iterator[dict]:
     """Documents of a datatrove output folder (JSONL.gz or Parquet)."""
     for f in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(f, "rt", encoding="utf-8") as fh:
-            for line in fh.read().split("\n"):
-                if line:
-                    yield json.loads(line)
+        yield from (record for _, record in iter_jsonl(f))
     parquet = sorted(folder.glob("*.parquet"))
     if parquet:
         import pyarrow.parquet as pq
