@@ -15,6 +15,7 @@ from lm_data import (
     ExtractConfig,
     InputConfig,
     PipelineConfig,
+    QualityConfig,
     URLFilterConfig,
     run,
     write_report,
@@ -132,6 +133,27 @@ def test_one_run_reads_warc_jsonl_and_text_and_accounts_for_every_record(tmp_pat
     assert skipped_inputs == {"crawl", "web", "books"}
     # Documents without a URL pass the URL filter, counted (datatrove's would fail the task).
     assert _stats(root, "Url-filter")["no_url"] == len(by_input["web"]) + len(by_input["books"])
+
+
+def test_an_input_with_filter_false_skips_the_filters(tmp_path):
+    """Books are read after the filters (the web filters drop most novels); the same text
+    from a filtered input is dropped, and both share one output."""
+    text = "He swore: fuck the rain. " * 3
+    (tmp_path / "web").mkdir()
+    (tmp_path / "web" / "docs.jsonl").write_text(json.dumps({"id": "w", "text": text}) + "\n")
+    (tmp_path / "books").mkdir()
+    (tmp_path / "books" / "novel.txt").write_text(text)
+    cfg = bare_config(
+        tmp_path, quality=QualityConfig(gopher_repetition=False, gopher_quality=False,
+                                        c4_quality=False, fineweb_quality=False),
+        inputs=[InputConfig(paths=[str(tmp_path / "web")], format="jsonl", name="web"),
+                InputConfig(paths=[str(tmp_path / "books")], format="text", name="books",
+                            filter=False, gutenberg=True)])
+    root = run(cfg)
+    r = json.loads((write_report(root).parent / "report.json").read_text())
+    assert r["excluded"] == {"c4_badwords": 1} and r["output"] == 1 and r["accounted"] == 2
+    (kept,) = iter_docs(root / "output")
+    assert kept["metadata"]["input"] == "books" and kept["text"] == text.strip()
 
 
 def test_inputs_table_list_and_single_input_table(tmp_path):

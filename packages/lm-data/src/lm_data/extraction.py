@@ -9,6 +9,7 @@ WET documents and those of other inputs (JSONL, Parquet, text) pass through unto
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import ClassVar
 
 from datatrove.data import Document, DocumentsPipeline
@@ -62,9 +63,12 @@ class Extraction(BaseFilter):
 
     name = "⛏ Extraction"
 
-    def __init__(self, extractor: BaseExtractor, exclusion_writer: DiskWriter | None = None) -> None:
+    def __init__(self, extractor: BaseExtractor, exclusion_writer: DiskWriter | None = None,
+                 inputs: Collection[str] | None = None) -> None:
         super().__init__(exclusion_writer)
         self.extractor = extractor
+        # Names of the inputs whose documents are extracted (metadata.input); None: all.
+        self.inputs = frozenset(inputs) if inputs is not None else None
         self._sandbox: ExtractorSandbox | None = None
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -74,6 +78,8 @@ class Extraction(BaseFilter):
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if doc.metadata.get("content_type") != "text/html":
+            return True
+        if self.inputs is not None and doc.metadata.get("input") not in self.inputs:
             return True
         assert self._sandbox is not None, "filter() runs inside run()"
         try:

@@ -2,7 +2,8 @@
 
 Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and completion markers):
   filter        read every input (one reader each) -> extract HTML -> books: Gutenberg cut,
-                length cap -> URL -> language -> quality -> decontam -> work/filtered
+                length cap -> URL -> language -> quality -> decontam (-> inputs with
+                `filter = false`, read and prepared here) -> work/filtered
                 (+ exact-dedup signatures, or MinHash signatures when exact dedup is off)
   exact_find    duplicate ids from the exact signatures
   exact_filter  work/filtered -> drop exact duplicates -> work/exact_deduped (+ MinHash signatures)
@@ -110,8 +111,10 @@ class _Layout:
     def __call__(self, *parts: str) -> str:
         return str(self.root.joinpath(*parts))
 
-    def excluded(self, name: str) -> JsonlWriter:
-        return JsonlWriter(self("excluded", name))
+    def excluded(self, name: str, tag: str = "") -> JsonlWriter:
+        # A tag keeps a second writer of one folder in a task from overwriting the first's file.
+        return JsonlWriter(self("excluded", name),
+                           output_filename=f"${{rank}}-{tag}.jsonl.gz" if tag else None)
 
     def work(self, method: str):
         """Folder maker under `work/<method>/`."""
@@ -140,22 +143,26 @@ def _reader(inp: InputConfig, index: int, out: _Layout, files: list[Path]) -> Pi
     return cls(str(root), text_key=inp.text_key, id_key=inp.id_key, **common)
 
 
-def _input_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
-    """HTML extraction (it touches only WARC documents), then the cuts of book inputs."""
+def _input_steps(cfg: PipelineConfig, out: _Layout, inputs: list[InputConfig],
+                 tag: str = "") -> list[PipelineStep]:
+    """For the documents of `inputs`: HTML extraction (WARC inputs), then the cuts of books.
+    `tag` names the exclusion files of a second set of these steps in one stage."""
     steps: list[PipelineStep] = []
-    if any(i.format == "warc" for i in cfg.inputs) and cfg.extract.extractor != "none":
-        steps.append(Extraction(make_extractor(cfg.extract), exclusion_writer=out.excluded("extraction")))
-    books = [i.name for i in cfg.inputs if i.gutenberg]
+    warc = [i.name for i in inputs if i.format == "warc"]
+    if warc and cfg.extract.extractor != "none":
+        steps.append(Extraction(make_extractor(cfg.extract), inputs=warc,
+                                exclusion_writer=out.excluded("extraction", tag)))
+    books = [i.name for i in inputs if i.gutenberg]
     if books:
-        steps.append(GutenbergStrip(books, exclusion_writer=out.excluded("gutenberg")))
-    limits = {i.name: i.max_chars for i in cfg.inputs if i.max_chars}
+        steps.append(GutenbergStrip(books, exclusion_writer=out.excluded("gutenberg", tag)))
+    limits = {i.name: i.max_chars for i in inputs if i.max_chars}
     if limits:
         steps.append(TruncateText(limits))
     return steps
 
 
 def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
-    steps = _input_steps(cfg, out)
+    steps = []
     if cfg.url_filter.enabled:
         steps.append(url_filter(cfg.url_filter, out.excluded("url")))
     if cfg.language.enabled:
@@ -164,6 +171,20 @@ def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
     if cfg.decontam.eval_files:
         steps.append(Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination")))
     return steps
+
+
+def _first_stage(cfg: PipelineConfig, out: _Layout, files: list[list[Path]]) -> list[PipelineStep]:
+    """Read, prepare and filter every input. The readers of inputs with `filter = false`
+    come after the filters: a datatrove reader passes the documents before it through and
+    then adds its own, so theirs skip the filters and the run still streams."""
+    readers = {inp.name: _reader(inp, i, out, f)
+               for i, (inp, f) in enumerate(zip(cfg.inputs, files, strict=True))}
+    filtered = [inp for inp in cfg.inputs if inp.filter]
+    unfiltered = [inp for inp in cfg.inputs if not inp.filter]
+    steps = [readers[inp.name] for inp in filtered]
+    steps += _input_steps(cfg, out, filtered) + _filter_steps(cfg, out)
+    steps += [readers[inp.name] for inp in unfiltered]
+    return steps + _input_steps(cfg, out, unfiltered, tag="unfiltered")
 
 
 @dataclass
@@ -212,8 +233,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     total = sum(map(len, files))
     n = min(cfg.executor.tasks or total, total)
     current = out("work", "filtered")
-    readers = [_reader(inp, i, out, f) for i, (inp, f) in enumerate(zip(cfg.inputs, files, strict=True))]
-    stages = [Stage("filter", [*readers, *_filter_steps(cfg, out), JsonlWriter(current)], n)]
+    stages = [Stage("filter", [*_first_stage(cfg, out, files), JsonlWriter(current)], n)]
     final: list[PipelineStep] = [RankFileReader(current)]
     dedups = _dedups(cfg, out)
     for i, dedup in enumerate(dedups):
