@@ -154,6 +154,11 @@ def test_an_input_with_filter_false_skips_the_filters(tmp_path):
     assert r["excluded"] == {"c4_badwords": 1} and r["output"] == 1 and r["accounted"] == 2
     (kept,) = iter_docs(root / "output")
     assert kept["metadata"]["input"] == "books" and kept["text"] == text.strip()
+    # Only unfiltered inputs: no filter runs at all.
+    cfg.inputs, cfg.output.dir = cfg.inputs[1:], str(tmp_path / "run-books")
+    r = json.loads((write_report(run(cfg)).parent / "report.json").read_text())
+    assert (r["output"], r["accounted"]) == (1, 1)
+    assert [row["filter"] for row in r["filters"]] == ["gutenberg"]
 
 
 def test_inputs_table_list_and_single_input_table(tmp_path):

@@ -182,7 +182,8 @@ def _first_stage(cfg: PipelineConfig, out: _Layout, files: list[list[Path]]) -> 
     filtered = [inp for inp in cfg.inputs if inp.filter]
     unfiltered = [inp for inp in cfg.inputs if not inp.filter]
     steps = [readers[inp.name] for inp in filtered]
-    steps += _input_steps(cfg, out, filtered) + _filter_steps(cfg, out)
+    if filtered:  # a filter first in a stage would be given no document stream at all
+        steps += _input_steps(cfg, out, filtered) + _filter_steps(cfg, out)
     steps += [readers[inp.name] for inp in unfiltered]
     return steps + _input_steps(cfg, out, unfiltered, tag="unfiltered")
 
