@@ -85,12 +85,12 @@ def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
     """Read `tmp_path/in` (format `fmt`) into `tmp_path/run` with every filter and dedup off;
     `sections` replace whole config sections (e.g. `dedup=DedupConfig(...)`, `inputs=[...]`)."""
     from lm_data.config import (
+        CurationConfig,
         DedupConfig,
         ExtractConfig,
         InputConfig,
         LanguageConfig,
         OutputConfig,
-        PipelineConfig,
         QualityConfig,
         URLFilterConfig,
     )
@@ -106,4 +106,4 @@ def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
     )
     if "inputs" not in sections:  # else several inputs instead of tmp_path/in
         defaults["input"] = InputConfig(paths=[str(tmp_path / "in")], format=fmt)
-    return PipelineConfig(**{**defaults, **sections})
+    return CurationConfig(**{**defaults, **sections})

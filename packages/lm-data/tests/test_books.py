@@ -12,9 +12,9 @@ from lm_data_testdata import bare_config, broken_gz_warc
 from warcio.archiveiterator import ArchiveIterator
 
 from lm_data import (
+    CurationConfig,
     ExtractConfig,
     InputConfig,
-    PipelineConfig,
     QualityConfig,
     URLFilterConfig,
     run,
@@ -164,16 +164,16 @@ def test_an_input_with_filter_false_skips_the_filters(tmp_path):
 def test_inputs_table_list_and_single_input_table(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    cfg = PipelineConfig.from_dict({"inputs": [{"paths": [str(tmp_path / "a")], "format": "jsonl"},
+    cfg = CurationConfig.from_dict({"inputs": [{"paths": [str(tmp_path / "a")], "format": "jsonl"},
                                                {"paths": [str(tmp_path / "b")], "format": "text"}]})
     assert [(i.name, i.format) for i in cfg.inputs] == [("inputs[0]", "jsonl"), ("inputs[1]", "text")]
-    single = PipelineConfig.from_dict({"input": {"paths": [str(tmp_path / "a")]}})
+    single = CurationConfig.from_dict({"input": {"paths": [str(tmp_path / "a")]}})
     assert single.input is None and [i.format for i in single.inputs] == ["warc"]
-    with pytest.raises(ConfigError, match=r"inputs\[1\]\.fromat: unknown key"):
-        PipelineConfig.from_dict({"inputs": [{"paths": [str(tmp_path / "a")]},
+    with pytest.raises(ConfigError, match=r"inputs\.1\.fromat: unknown key"):
+        CurationConfig.from_dict({"inputs": [{"paths": [str(tmp_path / "a")]},
                                              {"paths": [str(tmp_path / "b")], "fromat": "text"}]})
-    with pytest.raises(ConfigError, match=r"\[\[inputs\]\] \(or \[input\]\) is required"):
-        PipelineConfig.from_dict({"output": {"dir": str(tmp_path)}})
+    with pytest.raises(ConfigError, match=r"give at least one input \(\[\[inputs\]\] or"):
+        CurationConfig.from_dict({"output": {"dir": str(tmp_path)}})
     with pytest.raises(ConfigError, match=r"repeated: \['x'\]"):
-        PipelineConfig(inputs=[InputConfig(paths=[str(tmp_path / "a")], name="x"),
+        CurationConfig(inputs=[InputConfig(paths=[str(tmp_path / "a")], name="x"),
                                InputConfig(paths=[str(tmp_path / "b")], name="x")])

@@ -1,4 +1,4 @@
-"""Assemble datatrove stages from a `PipelineConfig` and run them on an executor.
+"""Assemble datatrove stages from a `CurationConfig` and run them on an executor.
 
 Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and completion markers):
   filter        read every input (one reader each) -> extract HTML -> books: Gutenberg cut,
@@ -18,7 +18,6 @@ in `skipped/`. Every document carries the name of the input it came from (`metad
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -44,8 +43,9 @@ from datatrove.pipeline.dedup import (
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
+from lm_core.config import write_resolved
 from lm_data.books import GutenbergStrip, TruncateText
-from lm_data.config import InputConfig, PipelineConfig
+from lm_data.config import CurationConfig, InputConfig
 from lm_data.decontam import Decontamination
 from lm_data.dedup import SentenceDedup, sent_dedup_config
 from lm_data.extraction import Extraction, make_extractor
@@ -143,7 +143,7 @@ def _reader(inp: InputConfig, index: int, out: _Layout, files: list[Path]) -> Pi
     return cls(str(root), text_key=inp.text_key, id_key=inp.id_key, **common)
 
 
-def _input_steps(cfg: PipelineConfig, out: _Layout, inputs: list[InputConfig],
+def _input_steps(cfg: CurationConfig, out: _Layout, inputs: list[InputConfig],
                  tag: str = "") -> list[PipelineStep]:
     """For the documents of `inputs`: HTML extraction (WARC inputs), then the cuts of books.
     `tag` names the exclusion files of a second set of these steps in one stage."""
@@ -161,7 +161,7 @@ def _input_steps(cfg: PipelineConfig, out: _Layout, inputs: list[InputConfig],
     return steps
 
 
-def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
+def _filter_steps(cfg: CurationConfig, out: _Layout) -> list[PipelineStep]:
     steps = []
     if cfg.url_filter.enabled:
         steps.append(url_filter(cfg.url_filter, out.excluded("url")))
@@ -173,7 +173,7 @@ def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
     return steps
 
 
-def _first_stage(cfg: PipelineConfig, out: _Layout, files: list[list[Path]]) -> list[PipelineStep]:
+def _first_stage(cfg: CurationConfig, out: _Layout, files: list[list[Path]]) -> list[PipelineStep]:
     """Read, prepare and filter every input. The readers of inputs with `filter = false`
     come after the filters: a datatrove reader passes the documents before it through and
     then adds its own, so theirs skip the filters and the run still streams."""
@@ -198,7 +198,7 @@ class _Dedup:
     filter: PipelineStep
 
 
-def _dedups(cfg: PipelineConfig, out: _Layout) -> list[_Dedup]:
+def _dedups(cfg: CurationConfig, out: _Layout) -> list[_Dedup]:
     """The enabled dedup methods in the order they run: exact, MinHash, sentence."""
     d, lang = cfg.dedup, cfg.quality.language
     dedups = []
@@ -223,7 +223,7 @@ def _dedups(cfg: PipelineConfig, out: _Layout) -> list[_Dedup]:
     return dedups
 
 
-def build_stages(cfg: PipelineConfig) -> list[Stage]:
+def build_stages(cfg: CurationConfig) -> list[Stage]:
     """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written.
 
     Each dedup method's signatures are computed at the end of the stage before it, over exactly the
@@ -254,7 +254,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     return stages
 
 
-def make_executor(cfg: PipelineConfig, stage: Stage, index: int, depends: PipelineExecutor | None) -> PipelineExecutor:
+def make_executor(cfg: CurationConfig, stage: Stage, index: int, depends: PipelineExecutor | None) -> PipelineExecutor:
     """The datatrove executor of one stage; `logs/<index>_<stage>/` holds its stats and markers."""
     ex = cfg.executor
     logging_dir = str(Path(cfg.output.dir).resolve() / "logs" / f"{index}_{stage.name}")
@@ -275,11 +275,11 @@ def make_executor(cfg: PipelineConfig, stage: Stage, index: int, depends: Pipeli
     return RayPipelineExecutor(workers=ex.workers, **common, **ex.ray)
 
 
-def run(cfg: PipelineConfig) -> Path:
+def run(cfg: CurationConfig) -> Path:
     """Run (or resume) the pipeline; returns the run folder. Finished tasks are skipped."""
     root = Path(cfg.output.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    (root / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    write_resolved(cfg, root, "config.toml")
     stages = build_stages(cfg)
     executor = None
     for i, stage in enumerate(stages):

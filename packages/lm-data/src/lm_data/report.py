@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lm_core import InputError
 from lm_core.jsonl import iter_jsonl
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def _read_stats(path: Path) -> list[dict]:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a datatrove stats file ({e})") from e
+        raise InputError(f"{path}: not a datatrove stats file ({e})") from e
 
 
 def _step_rows(run_dir: Path) -> tuple[Counter, list[dict]]:
@@ -197,7 +198,7 @@ def _funnel_png(r: dict, path: Path) -> bool:
 def write_report(run_dir: str | Path) -> Path:
     """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md.
 
-    Raises `FileNotFoundError` or `ValueError` naming the folder or file when `run_dir` is not a run.
+    Raises `FileNotFoundError` or `InputError` (a ValueError) naming the folder or file when `run_dir` is not a run.
     """
     r = collect(run_dir)
     if r["accounted"] != r["records_read"]:
