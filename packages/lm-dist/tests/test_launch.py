@@ -79,7 +79,8 @@ def test_the_ranks_errors_are_picked_from_the_log():
                  "[rank1]: RuntimeError: boom\n", "lm-dist train: error: bad.toml: not found\n",
                  "2026 [rank0] INFO lm_dist.mesh: rank 0/2 joined with gloo\n"]:
         _note_error(line, errors)
-    assert errors == {"rank 1: ": "RuntimeError: boom", "": "lm-dist train: error: bad.toml: not found"}
+    assert errors == {"rank 1: ": "RuntimeError: boom",
+                      "": "lm-dist train: error: bad.toml: not found"}
 
 
 def test_launch_rejects_a_bad_nproc(tmp_path, shard_dir):
