@@ -1,0 +1,115 @@
+"""The one command-line shape of every lm-stack package and app:
+
+    PROG COMMAND [CONFIG.toml] [--section.field VALUE ...]
+
+A command is a config dataclass and a function that runs it. `main` loads the config (the
+command's base, then the file, then the flags: `lm_core.config.load`), configures logging and
+calls the function. `PROG COMMAND [CONFIG.toml] --help` prints every field with its docstring
+and current value, rendered by tyro from the dataclass. A ConfigError, InputError or
+FileNotFoundError (bad input, not a bug) is one line on stderr, `PROG COMMAND: error: MESSAGE`,
+exit status 2; any other exception keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import tyro
+
+from lm_core.config import load
+from lm_core.errors import ConfigError, InputError
+
+_HELP = ("-h", "--help")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its config dataclass and what runs it."""
+
+    config: type
+    """The config dataclass the command's TOML file and flags fill."""
+    run: Callable[[Any], int | None]
+    """Runs the loaded config; returns the exit status (None means 0)."""
+    help: str
+    """One line for `PROG --help`; also the description of `PROG COMMAND --help`."""
+    base: Callable[[], Mapping[str, Any]] | None = None
+    """Values under the TOML file (e.g. a preset), computed only when the command runs."""
+    errors: tuple[type[BaseException], ...] = ()
+    """Further exceptions that mean bad input (e.g. an unreadable checkpoint): one line, exit 2."""
+
+
+def main(prog: str, commands: Mapping[str, Command], argv: Sequence[str] | None = None, *,
+         default: str | None = None) -> int:
+    """Run `PROG COMMAND [CONFIG.toml] [--section.field VALUE ...]`; returns the exit status.
+
+    `default` names the command run when the first argument is not a command's name."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if (not args and default is None) or (args and args[0] in _HELP):
+        print(usage(prog, commands), file=sys.stdout if args else sys.stderr)
+        return 0 if args else 2
+    if args and args[0] in commands:
+        name, rest = args[0], args[1:]
+    elif default is not None:
+        name, rest = default, args
+    else:
+        print(f"{prog}: error: unknown command {args[0]!r} (choose from "
+              f"{', '.join(commands)}; see {prog} --help)", file=sys.stderr)
+        return 2
+    command = commands[name]
+    path = rest.pop(0) if rest and not rest[0].startswith("-") else None
+    try:
+        if any(arg in _HELP for arg in rest):
+            return _help(prog, name, command, path)
+        _configure_logging()
+        cfg = load(command.config, path, rest, base=command.base() if command.base else None)
+        return int(command.run(cfg) or 0)
+    except (ConfigError, InputError, FileNotFoundError, *command.errors) as e:
+        print(f"{prog} {name}: error: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def usage(prog: str, commands: Mapping[str, Command]) -> str:
+    """`PROG --help`: the shape and one line per command."""
+    width = max(map(len, commands), default=0)
+    lines = [f"usage: {prog} COMMAND [CONFIG.toml] [--section.field VALUE ...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {command.help}" for name, command in commands.items()]
+    lines += ["", f"`{prog} COMMAND --help` lists every field of a command's config."]
+    return "\n".join(lines)
+
+
+def _help(prog: str, name: str, command: Command, path: str | None) -> int:
+    """Print the config's fields with their docstrings and the values base and file give."""
+    try:
+        default = load(command.config, path, base=command.base() if command.base else None)
+    except ConfigError:  # e.g. a required field the file does not give: show the class defaults
+        default = None
+    described = f"{prog} {name} {path}" if path else f"{prog} {name}"
+    try:
+        tyro.cli(command.config, args=["--help"], default=default, prog=described,
+                 description=f"{command.help}\n\nFlags override the config file "
+                             "(`--section.field VALUE`).",
+                 use_underscores=True)
+    except SystemExit as e:  # tyro exits after printing help
+        return int(e.code or 0)
+    return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _configure_logging() -> None:
+    """INFO to stderr; under torchrun only rank 0 logs INFO, so N ranks do not log N times."""
+    rank = os.environ.get("RANK")
+    tag = f"[rank{rank}] " if rank is not None else ""
+    logging.basicConfig(
+        level=logging.INFO if rank in (None, "0") else logging.WARNING, stream=sys.stderr,
+        format=f"%(asctime)s {tag}%(levelname)s %(name)s: %(message)s")
+
+
+__all__ = ["Command", "main", "usage"]
