@@ -31,6 +31,7 @@ READMES = sorted(
 )
 SHELL_FENCES = {"bash", "sh", "shell", "console", "zsh"}
 CONFIG_SUFFIXES = (".toml", ".yaml", ".yml")
+HELP = ("-h", "--help")
 # Shell operators that end the command a README line runs (a redirection, a pipe, a chain).
 OPERATORS = {"|", "||", "&&", ";", ">", ">>", "<", "2>", "2>&1", "&"}
 # `uv run` options that take a value: what follows them is not the command.
@@ -154,7 +155,7 @@ def split_args(args: tuple[str, ...]) -> tuple[list[str], list[str]]:
 def flag_names(flags: list[str]) -> list[str]:
     """`--train.learning-rate 1e-4`, `--beta=0.2` → ["train.learning_rate", "beta"]."""
     return [f[2:].split("=")[0].replace("-", "_") for f in flags
-            if f.startswith("--") and len(f) > 2 and f != "--help"]
+            if f.startswith("--") and len(f) > 2 and f not in HELP]
 
 
 def run_help(entry: str, argv: list[str]) -> tuple[int, str]:
@@ -201,28 +202,48 @@ def _check_overrides(inv: Invocation, flags: list[str]) -> None:
     try:
         parse_overrides(flags)
     except ValueError as e:
-        pytest.fail(f"{inv.id}: the flags do not parse: {e}")
+        raise AssertionError(f"{inv.id}: the flags do not parse: {e}") from e
 
 
-@pytest.mark.parametrize("inv", INVOCATIONS, ids=lambda inv: inv.id)
-def test_readme_command_exists(inv: Invocation, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)
+def check_invocation(inv: Invocation) -> None:
+    """Fails unless the command has the CLI shape, parses, and --help lists its flags."""
     positionals, flags = split_args(inv.args)
-    # `lm-X COMMAND [CONFIG.toml]`: past the command, only a config file may stand unflagged.
-    extra = [p for p in positionals[1:] if not p.endswith(CONFIG_SUFFIXES)]
-    assert not extra and len(positionals) <= 2, (
-        f"{inv.id}: {' '.join(positionals[1:])!r} is not `[CONFIG.toml]`: the CLI shape is "
+    flags = [f for f in flags if f not in HELP]
+    if positionals and positionals[0].endswith(CONFIG_SUFFIXES):
+        positionals = ["", *positionals]  # a default command's config: `lm-pipeline run.toml`
+    # `lm-X COMMAND [CONFIG]`: past the command, one config (a file, or a shipped config's name).
+    assert len(positionals) <= 2, (
+        f"{inv.id}: {' '.join(positionals[1:])!r} is not one `[CONFIG.toml]`: the CLI shape is "
         "`lm-X COMMAND [CONFIG.toml] [--section.field VALUE ...]`")
     _check_overrides(inv, flags)
-    # The config file is dropped: `run.toml` stands for the reader's file, and a shipped example
-    # names data and model directories that need not exist here.
-    kept = [p for p in positionals if not p.endswith(CONFIG_SUFFIXES)]
+    # The config is dropped: `run.toml` stands for the reader's file, and a shipped one names
+    # data and model directories that need not exist here.
+    kept = [p for p in positionals[:1] if p]
     code, output = run_help(inv.entry, [*kept, "--help"])
     assert code == 0 and output.strip(), (
         f"{inv.id}: `{inv.entry} {' '.join([*kept, '--help'])}` exited {code}:\n{output[-2000:]}")
     shown = _normalise(output)
     missing = [name for name in flag_names(flags) if f"__{name}" not in shown]
     assert not missing, f"{inv.id}: --help lists no {', '.join(missing)}:\n{output[-2000:]}"
+
+
+@pytest.mark.parametrize("inv", INVOCATIONS, ids=lambda inv: inv.id)
+def test_readme_command_exists(inv: Invocation, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    check_invocation(inv)
+
+
+@pytest.mark.parametrize(("args", "complaint"), [
+    (("train", "run.toml", "--train.no_such_field", "1"), "lists no train.no_such_field"),
+    (("export", "runs/tiny", "OUT_HF"), "is not one `[CONFIG.toml]`"),
+    (("no-such-command", "--help"), "exited 2"),
+])
+def test_a_wrong_readme_command_fails(args: tuple[str, ...], complaint: str,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    inv = Invocation(ROOT / "README.md", 1, "lm-dist " + " ".join(args), "lm-dist", args)
+    with pytest.raises(AssertionError, match=re.escape(complaint)):
+        check_invocation(inv)
 
 
 def test_readmes_show_project_commands() -> None:
