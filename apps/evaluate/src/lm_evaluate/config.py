@@ -11,18 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-
-class ConfigError(ValueError):
-    """A config field that cannot be used; the message names it."""
-
-
-class InputError(ValueError):
-    """An evaluation file or model directory that cannot be used; the message names it."""
-
+from lm_core import ConfigError, InputError
 
 TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k")
 
-#: Where each task's files live under `--data-dir` (the workspace's shared data by default).
+#: Where each task's files live under `--data_dir` (the workspace's shared data by default).
 DEFAULT_FILES = {
     "wikitext": "pretrain/wikitext-2-tokenized-valid.txt.gz",
     "lambada": "eval/lambada-openai-test.jsonl.gz",
@@ -107,7 +100,7 @@ class EvalConfig:
             for key in needed[task]:
                 if not self.path(key).is_file():
                     raise FileNotFoundError(f"{task}: {self.path(key)} not found "
-                                            f"(set --data-dir or --files {key} PATH)")
+                                            f"(set --data_dir or --files.{key} PATH)")
 
 
 @dataclass(kw_only=True)
@@ -140,3 +133,7 @@ class HarnessConfig:
             raise ConfigError(f"limit: must be >= 1, got {self.limit}")
         if self.include_path is not None and not self.include_path.is_dir():
             raise FileNotFoundError(f"include_path: {self.include_path} is not a folder")
+
+
+__all__ = ["DEFAULT_FILES", "TASKS", "ConfigError", "EvalConfig", "HarnessConfig",
+           "InputError"]

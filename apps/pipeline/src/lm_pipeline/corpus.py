@@ -69,7 +69,7 @@ def _write_books(books: list[Path], out: Path, max_chars: int) -> tuple[int, int
 def _filter_web(cfg: PipelineConfig, files: list[Path], fmt: str, out: Path,
                 eval_files: list[Path]) -> dict[str, Any]:
     """One lm-data run; returns its removal report (report.json)."""
-    run = lm_data.PipelineConfig(
+    run = lm_data.CurationConfig(
         input=lm_data.InputConfig(paths=[str(p) for p in files], format=fmt),
         output=lm_data.OutputConfig(dir=str(out)),
         language=lm_data.LanguageConfig(languages=list(cfg.data.languages)),

@@ -73,16 +73,16 @@ def run_pretrain(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     return summary
 
 
-def _align_data(cfg: PipelineConfig, folder: str, stage: AlignStage) -> lm_align.DataConfig:
+def _align_data(cfg: PipelineConfig, folder: str, stage: AlignStage) -> lm_align.AlignDataConfig:
     files = sorted((cfg.source / folder).glob("*.json*"))
     if not files:
         raise FileNotFoundError(f"{cfg.source / folder}: no training files")
-    return lm_align.DataConfig(train=tuple(files), max_train_examples=stage.max_train_examples,
+    return lm_align.AlignDataConfig(train=tuple(files), max_train_examples=stage.max_train_examples,
                                max_eval_examples=stage.max_eval_examples, seed=cfg.seed)
 
 
-def _align_training(cfg: PipelineConfig, stage: AlignStage) -> lm_align.TrainingConfig:
-    return lm_align.TrainingConfig(
+def _align_training(cfg: PipelineConfig, stage: AlignStage) -> lm_align.TrainerConfig:
+    return lm_align.TrainerConfig(
         learning_rate=stage.lr, max_steps=stage.max_steps, warmup_steps=0.1,
         per_device_train_batch_size=stage.batch_size, per_device_eval_batch_size=stage.batch_size,
         max_length=stage.max_length, logging_steps=max(1, stage.max_steps // 10), seed=cfg.seed)

@@ -86,7 +86,9 @@ def _help(prog: str, name: str, command: Command, path: str | None) -> int:
     """Print the config's fields with their docstrings and the values base and file give."""
     try:
         default = load(command.config, path, base=command.base() if command.base else None)
-    except ConfigError:  # e.g. a required field the file does not give: show the class defaults
+    except (ConfigError, FileNotFoundError):
+        # A required field the file does not give, or a file (or a model directory it names)
+        # that is not there yet: help is still wanted, with the class defaults.
         default = None
     described = f"{prog} {name} {path}" if path else f"{prog} {name}"
     try:
