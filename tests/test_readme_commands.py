@@ -2,9 +2,9 @@
 
 The shell lines of the READMEs' code blocks (root, packages/*, apps/*, docs/*.md) that run a
 project command (`lm-tok ...`, `uv run lm-pipeline ...`, `torchrun ... -m lm_dist train ...`)
-are run in-process with `--help` in place of the config file: the command must print its
-help and exit 0, every `--section.field` flag the README passes must be a field the help
-lists, and the flags must parse as lm-core overrides. The shape is the one of
+are run in-process with `--help` appended and the config file left out: the command must
+print its help and exit 0, every `--section.field` flag the README passes must be a field the
+help lists, and the flags must parse as lm-core overrides. The shape is the one of
 docs/architecture.md: `lm-X COMMAND [CONFIG.toml] [--section.field VALUE ...]`.
 """
 
@@ -226,10 +226,11 @@ def check_invocation(inv: Invocation) -> None:
     _check_overrides(inv, flags)
     # The config is dropped: `run.toml` stands for the reader's file, and a shipped one names
     # data and model directories that need not exist here.
-    kept = [p for p in positionals[:1] if p]
-    code, output = run_help(inv.entry, [*kept, "--help"])
+    # The flags stay: with no COMMAND they pick the default one (`lm-pipeline --preset micro`).
+    argv = [*(p for p in positionals[:1] if p), *flags, "--help"]
+    code, output = run_help(inv.entry, argv)
     assert code == 0 and output.strip(), (
-        f"{inv.id}: `{inv.entry} {' '.join([*kept, '--help'])}` exited {code}:\n{output[-2000:]}")
+        f"{inv.id}: `{inv.entry} {' '.join(argv)}` exited {code}:\n{output[-2000:]}")
     shown = _normalise(output)
     missing = [name for name in flag_names(flags) if not listed(name, shown)]
     assert not missing, f"{inv.id}: --help lists no {', '.join(missing)}:\n{output[-2000:]}"
