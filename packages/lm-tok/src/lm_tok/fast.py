@@ -109,7 +109,8 @@ class FastEncoder:
         return self.encoding.encode_to_numpy(self._norm(text), allowed_special=set(), disallowed_special=())
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
-        # A plain loop: tiktoken's threaded batch call loses on many short texts (DESIGN.md).
+        # A plain loop: tiktoken's threaded batch call loses on many short texts
+        # (docs/architecture.md, "Encoding speed").
         return [self.encode(t) for t in texts]
 
     def decode(self, ids: Sequence[int]) -> str:
