@@ -104,7 +104,8 @@ def test_a_missing_required_field_is_named():
 
 
 def test_a_section_that_is_not_a_table_is_named():
-    with pytest.raises(ConfigError, match=r"^optim: Input should be a dictionary or an instance of Optim \(got 3\)$"):
+    message = r"^optim: Input should be a dictionary or an instance of Optim \(got 3\)$"
+    with pytest.raises(ConfigError, match=message):
         from_dict(Run, {"inputs": [], "optim": 3})
 
 
