@@ -29,6 +29,7 @@ def test_bad_input_file_is_a_one_line_error(model_dir, tmp_path, capsys):
     eval_dir.mkdir()
     (eval_dir / "piqa-valid.jsonl").write_text('{"goal": "g", "sol1": "a", "sol2": "b"}\nnot json\n')
     (eval_dir / "piqa-valid-labels.lst").write_text("0\n1\n")
-    assert main(["run", "--model", str(model_dir), "--data_dir", str(tmp_path), "--tasks", "piqa"]) == 2
+    args = ["run", "--model", str(model_dir), "--data_dir", str(tmp_path), "--tasks", "piqa"]
+    assert main(args) == 2
     assert capsys.readouterr().err.startswith(
         f"lm-evaluate run: error: {eval_dir / 'piqa-valid.jsonl'}:2: invalid JSON")

@@ -104,7 +104,8 @@ def test_a_missing_required_field_is_named():
 
 
 def test_a_section_that_is_not_a_table_is_named():
-    with pytest.raises(ConfigError, match=r"^optim: Input should be a dictionary or an instance of Optim \(got 3\)$"):
+    message = r"^optim: Input should be a dictionary or an instance of Optim \(got 3\)$"
+    with pytest.raises(ConfigError, match=message):
         from_dict(Run, {"inputs": [], "optim": 3})
 
 
@@ -231,3 +232,21 @@ def test_a_whole_config_check_is_blamed_on_the_flag_that_set_its_field(tmp_path)
     path.write_text("[optim]\nlr = 5\n")
     with pytest.raises(ConfigError, match=rf"^{path}: optim\.lr: too large"):
         load(Checked, path)
+
+
+@dataclass(kw_only=True)
+class Truncation:
+    """None is not the default of `max_length`."""
+
+    max_length: int | None = 1024
+    """Truncate to this many tokens (None: never)."""
+    name: str | None = "x"
+    """A text: "none" is a name here, so None cannot be written."""
+
+
+def test_none_that_is_not_the_default_round_trips_as_none():
+    cfg = Truncation(max_length=None)
+    assert to_dict(cfg) == {"max_length": "none", "name": "x"}
+    assert from_dict(Truncation, tomllib.loads(to_toml(cfg))) == cfg
+    assert load(Truncation, None, ["--max_length", "none"]).max_length is None
+    assert load(Truncation, None, ["--name", "none"]).name == "none"

@@ -45,7 +45,8 @@ def test_toml_with_overrides(tmp_path):
                              "false"])
     assert cfg.language.languages == ["en", "de"] and cfg.executor.workers == 3 and cfg.output.dir == "/tmp/x"
     assert cfg.dedup.minhash is False
-    assert load_config(toml, ["--language.languages", "fr", "it"]).language.languages == ["fr", "it"]
+    cfg = load_config(toml, ["--language.languages", "fr", "it"])
+    assert cfg.language.languages == ["fr", "it"]
 
 
 def test_bad_config_fails_before_any_work(tmp_path, capsys):
@@ -57,7 +58,8 @@ def test_bad_config_fails_before_any_work(tmp_path, capsys):
     assert "quality.gopher" in capsys.readouterr().err
     assert not out.exists()
     cfg.write_text(f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n[output]\ndir = "{out}"\n')
-    assert main(["run", str(cfg), "--quality.gopher_quality", "true", "--executor.workers", "0"]) == 2
+    args = ["--quality.gopher_quality", "true", "--executor.workers", "0"]
+    assert main(["run", str(cfg), *args]) == 2
     assert "executor.workers" in capsys.readouterr().err
 
 

@@ -210,7 +210,8 @@ def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path, capsys):
         f"lm-dist export: error: {path / '.metadata'}: ")
     assert not marker.exists()
     (path / ckpt.META).write_text('{"step": 1,')
-    assert export_error(path).startswith(f"lm-dist export: error: {path / ckpt.META}: not valid JSON")
+    assert export_error(path).startswith(
+        f"lm-dist export: error: {path / ckpt.META}: not valid JSON")
     (path / ckpt.META).write_text(json.dumps({"step": 1, "model_config": {}, "param_dtype": "load"}))
     assert f"{path / ckpt.META}: param_dtype 'load' is not a torch dtype" in export_error(path)
 

@@ -122,7 +122,8 @@ def test_wrong_types_name_the_file_and_field(tmp_path, body, message):
 def test_bad_model_overrides_name_the_field(tmp_path):
     path = tmp_path / "run.toml"
     path.write_text('[model]\npreset = "debug"\noverrides = { qk_norm = "maybe" }\n')
-    with pytest.raises(ConfigError, match=r"run\.toml: model\.overrides: qk_norm: Input should be a valid boolean"):
+    message = r"run\.toml: model\.overrides: qk_norm: Input should be a valid boolean"
+    with pytest.raises(ConfigError, match=message):
         TrainConfig.from_toml(path)
     path.write_text('[model]\npreset = "debug"\noverrides = { widht = 3 }\n')
     with pytest.raises(ConfigError, match=r"model\.overrides: widht: unknown key \(known: "):

@@ -60,7 +60,8 @@ def test_unknown_format_and_corrupt_gzip_name_the_file(tmp_path, capsys):
     assert code == 2 and "data.csv" in err and "unknown input format" in err
     bad = tmp_path / "docs.jsonl.gz"
     bad.write_bytes(b"this is not gzip at all")
-    code, _, err = _run(capsys, "train", "--inputs", str(bad), "--output", str(tmp_path / "t"), "--progress", "false")
+    code, _, err = _run(capsys, "train", "--inputs", str(bad), "--output", str(tmp_path / "t"),
+                        "--progress", "false")
     assert code == 2 and "docs.jsonl.gz" in err and "not a readable gzip file" in err
 
 

@@ -39,7 +39,8 @@ def _harness(cfg: HarnessConfig) -> None:
 
 COMMANDS: dict[str, Command] = {
     "run": Command(EvalConfig, _run, "score a model directory on local-file tasks"),
-    "harness": Command(HarnessConfig, _harness, "run EleutherAI lm-eval tasks on a model directory"),
+    "harness": Command(HarnessConfig, _harness,
+                       "run EleutherAI lm-eval tasks on a model directory"),
 }
 
 

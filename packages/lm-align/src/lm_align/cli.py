@@ -38,7 +38,8 @@ def _dpo(cfg: DPORunConfig) -> None:
 
 COMMANDS: dict[str, Command] = {
     "sft": Command(SFTRunConfig, _sft, "supervised fine-tuning of a Hugging Face directory"),
-    "dpo": Command(DPORunConfig, _dpo, "direct preference optimisation of a Hugging Face directory"),
+    "dpo": Command(DPORunConfig, _dpo,
+                   "direct preference optimisation of a Hugging Face directory"),
 }
 
 

@@ -41,6 +41,8 @@ _Problem = tuple[_Loc, str]  # (where in the config, "section.field: message")
 _SEQUENCES = (tuple, list, set, frozenset, collections.abc.Sequence)
 _NAMED = re.compile(r"^[A-Za-z_][\w.]*: ")  # a message that already starts "field: ..."
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+NONE = "none"
+"""How a file or flag says None (TOML has no null), for a field that admits None and no text."""
 
 
 # ---------------------------------------------------------------------------------- dict -> cfg
@@ -105,6 +107,8 @@ def _prepare(cls: type, data: Any, loc: _Loc, problems: list[_Problem],
 def _prepare_value(tp: Any, value: Any, loc: _Loc, problems: list[_Problem],
                    typed: Mapping[_Loc, str]) -> Any:
     options = _union_args(tp)
+    if value == NONE and _spells_none(tp):
+        return None  # TOML has no null: `max_length = "none"`, `--train.max_length none`
     nested = [t for t in options if dataclasses.is_dataclass(t) and isinstance(t, type)]
     if nested and isinstance(value, Mapping):
         return _prepare(nested[0], value, loc, problems, typed)
@@ -126,6 +130,12 @@ def _item_dataclass(tp: Any) -> type | None:
     if len(args) == 1 and dataclasses.is_dataclass(args[0]) and isinstance(args[0], type):
         return args[0]
     return None
+
+
+def _spells_none(tp: Any) -> bool:
+    """Whether `tp` admits None and no text, so that the text "none" can only mean None."""
+    args = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else ()
+    return type(None) in args and not any(_holds_text(t) or t is Any for t in args)
 
 
 def _holds_text(tp: Any) -> bool:
@@ -191,7 +201,8 @@ def _render(problems: list[_Problem], where: Callable[[_Loc, str], str]) -> str:
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A config dataclass as nested dicts that TOML can hold: Paths as str, tuples as lists,
-    None left out (it means "the default"). `from_dict(type(cfg), to_dict(cfg))` rebuilds it."""
+    None left out where it is the default, else written "none" (`max_length = "none"`), so
+    that `from_dict(type(cfg), to_dict(cfg))` rebuilds it."""
     out = _plain(cfg)
     if not isinstance(out, dict):
         raise TypeError(f"to_dict needs a config dataclass or a mapping, got {type(cfg).__name__}")
@@ -200,8 +211,16 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def _plain(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)
-                if f.init and getattr(value, f.name) is not None}
+        out = {}
+        for f in dataclasses.fields(value):
+            item = getattr(value, f.name)
+            if not f.init:
+                continue
+            if item is not None:
+                out[f.name] = _plain(item)
+            elif _default(f) is not None and _spells_none(_hints(type(value))[f.name]):
+                out[f.name] = NONE  # None where the default is not: it must be written down
+        return out
     if isinstance(value, Mapping):
         return {str(k): _plain(v) for k, v in value.items() if v is not None}
     if isinstance(value, Path):
@@ -209,6 +228,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, tuple | list | set | frozenset):
         return [_plain(v) for v in value]
     return value
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
 
 
 def to_toml(cfg: Any) -> str:
@@ -373,5 +400,5 @@ def write_resolved(cfg: Any, directory: str | Path, name: str) -> Path:
     return out
 
 
-__all__ = ["from_dict", "load", "merge", "parse_overrides", "read_toml", "to_dict", "to_toml",
+__all__ = ["NONE", "from_dict", "load", "merge", "parse_overrides", "read_toml", "to_dict", "to_toml",
            "write_resolved"]

@@ -254,7 +254,8 @@ def build_stages(cfg: CurationConfig) -> list[Stage]:
     return stages
 
 
-def make_executor(cfg: CurationConfig, stage: Stage, index: int, depends: PipelineExecutor | None) -> PipelineExecutor:
+def make_executor(cfg: CurationConfig, stage: Stage, index: int,
+                  depends: PipelineExecutor | None) -> PipelineExecutor:
     """The datatrove executor of one stage; `logs/<index>_<stage>/` holds its stats and markers."""
     ex = cfg.executor
     logging_dir = str(Path(cfg.output.dir).resolve() / "logs" / f"{index}_{stage.name}")

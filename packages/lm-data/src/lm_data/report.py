@@ -198,7 +198,8 @@ def _funnel_png(r: dict, path: Path) -> bool:
 def write_report(run_dir: str | Path) -> Path:
     """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md.
 
-    Raises `FileNotFoundError` or `InputError` (a ValueError) naming the folder or file when `run_dir` is not a run.
+    Raises `FileNotFoundError` or `InputError` (a ValueError) naming the folder or file when
+    `run_dir` is not a run.
     """
     r = collect(run_dir)
     if r["accounted"] != r["records_read"]:

@@ -42,7 +42,8 @@ def _export(cfg: ExportConfig) -> None:
 
 
 COMMANDS: dict[str, Command] = {
-    "train": Command(TrainConfig, _train, "pretrain as the config describes (torchrun for >1 rank)"),
+    "train": Command(TrainConfig, _train,
+                     "pretrain as the config describes (torchrun for >1 rank)"),
     # An UnpicklingError names a checkpoint's .metadata that the safe unpickler refused.
     "export": Command(ExportConfig, _export,
                       "write a committed checkpoint as a Hugging Face directory",

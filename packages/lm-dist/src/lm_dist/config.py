@@ -336,6 +336,7 @@ class ExportConfig:
 
 
 __all__ = [
-    "CheckpointConfig", "ConfigError", "DataConfig", "ExportConfig", "MetricsConfig", "ModelSection", "OptimizerConfig",
+    "CheckpointConfig", "ConfigError", "DataConfig", "ExportConfig", "MetricsConfig",
+    "ModelSection", "OptimizerConfig",
     "ParallelConfig", "ScheduleConfig", "TrainConfig", "TrainingConfig",
 ]
