@@ -13,7 +13,7 @@ import torch
 from align_testdata import GSM8K
 
 import lm_model.hf
-from lm_align import DataConfig, SFTRunConfig, run_sft
+from lm_align import AlignDataConfig, SFTRunConfig, run_sft
 from lm_align.hf_dir import load_model, load_tokenizer, save_output, stop_ids
 from lm_model import ModelConfig, Transformer
 from lm_tok import END_OF_TURN, EOS
@@ -48,7 +48,7 @@ def test_tokenizer_and_stop_ids_come_through_lm_model(model_dir, monkeypatch):
 def test_sft_refuses_an_input_without_stop_tokens_before_training(model_dir, tmp_path):
     bare = shutil.copytree(model_dir, tmp_path / "bare")
     (bare / "generation_config.json").unlink()
-    cfg = SFTRunConfig(model=bare, output=tmp_path / "out", data=DataConfig(train=(GSM8K,)))
+    cfg = SFTRunConfig(model=bare, output=tmp_path / "out", data=AlignDataConfig(train=(GSM8K,)))
     with pytest.raises(FileNotFoundError, match=f"{bare / 'generation_config.json'} not found"):
         run_sft(cfg)
     assert not (tmp_path / "out").exists()
