@@ -17,7 +17,7 @@ from typing import Any
 
 import lm_data
 import lm_tok
-from lm_pipeline.config import PipelineConfig
+from lm_pipeline.config import PipelineConfig, package_config
 
 logger = logging.getLogger(__name__)
 
@@ -66,32 +66,44 @@ def _write_books(books: list[Path], out: Path, max_chars: int) -> tuple[int, int
     return docs, chars
 
 
+def curation_config(cfg: PipelineConfig, files: list[Path], fmt: str, out: Path,
+                    eval_files: list[Path]) -> lm_data.PipelineConfig:
+    """The lm-data run over `files`: the `[data]` section with the stage's inputs and outputs."""
+    owned = {"input": {"paths": [str(p) for p in files], "format": fmt},
+             "output": {"dir": str(out)},
+             "decontam": {"eval_files": [str(p) for p in eval_files]}}
+    return package_config(lm_data.PipelineConfig, cfg, "data", owned)
+
+
 def _filter_web(cfg: PipelineConfig, files: list[Path], fmt: str, out: Path,
                 eval_files: list[Path]) -> dict[str, Any]:
     """One lm-data run; returns its removal report (report.json)."""
-    run = lm_data.PipelineConfig(
-        input=lm_data.InputConfig(paths=[str(p) for p in files], format=fmt),
-        output=lm_data.OutputConfig(dir=str(out)),
-        language=lm_data.LanguageConfig(languages=list(cfg.data.languages)),
-        decontam=lm_data.DecontamConfig(eval_files=[str(p) for p in eval_files]),
-        executor=lm_data.ExecutorConfig(workers=cfg.data.workers),
-    )
-    lm_data.run(run)
+    lm_data.run(curation_config(cfg, files, fmt, out, eval_files))
     lm_data.write_report(out)
     return json.loads((out / "report" / "report.json").read_text())
 
 
+def web_runs(cfg: PipelineConfig) -> list[tuple[str, list[Path], str]]:
+    """(output folder, files, lm-data input format) of each lm-data run over the web/ files."""
+    web = cfg.source / "web"
+    runs = [("web-warc", _files(web, WARC_SUFFIXES), "warc"),
+            ("web-text", _files(web, JSONL_SUFFIXES), "jsonl")]
+    if not any(files for _, files, _ in runs):
+        raise FileNotFoundError(f"{web}: no WARC/WET or JSONL files")
+    return [run for run in runs if run[1]]
+
+
+def eval_files(cfg: PipelineConfig) -> list[Path]:
+    """The evaluation files the web text is decontaminated against."""
+    return _files(cfg.source / "eval", JSONL_SUFFIXES)
+
+
 def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     src = cfg.source
-    warcs, texts = _files(src / "web", WARC_SUFFIXES), _files(src / "web", JSONL_SUFFIXES)
-    if not warcs and not texts:
-        raise FileNotFoundError(f"{src / 'web'}: no WARC/WET or JSONL files")
-    eval_files = _files(src / "eval", JSONL_SUFFIXES)
     train, heldout, reports = [], [], {}
-    for name, files, fmt in (("web-warc", warcs, "warc"), ("web-text", texts, "jsonl")):
-        if files:
-            reports[name] = _filter_web(cfg, files, fmt, out / name, eval_files)
-            train += sorted((out / name / "output").glob("*.jsonl.gz"))
+    for name, files, fmt in web_runs(cfg):
+        reports[name] = _filter_web(cfg, files, fmt, out / name, eval_files(cfg))
+        train += sorted((out / name / "output").glob("*.jsonl.gz"))
     books = _files(src / "books", JSONL_SUFFIXES)
     held = [b for b in books if "heldout" in b.name] or books[-1:]
     if held == books[-1:] and books:
@@ -99,11 +111,11 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"lm_data": {k: r.get("totals", {}) for k, r in reports.items()}}
     if [b for b in books if b not in held]:
         summary["books_train"] = _write_books([b for b in books if b not in held],
-                                              out / "books-train.jsonl.gz", cfg.data.max_book_chars)
+                                              out / "books-train.jsonl.gz", cfg.corpus.max_book_chars)
         train.append(out / "books-train.jsonl.gz")
     if not held:
         raise FileNotFoundError(f"{src / 'books'}: a held-out book is needed for validation")
-    summary["books_heldout"] = _write_books(held, out / "heldout.jsonl.gz", cfg.data.max_book_chars)
+    summary["books_heldout"] = _write_books(held, out / "heldout.jsonl.gz", cfg.corpus.max_book_chars)
     heldout.append(out / "heldout.jsonl.gz")
     corpus = {"train": [str(p) for p in train], "heldout": [str(p) for p in heldout]}
     (out / "corpus.json").write_text(json.dumps(corpus, indent=2) + "\n")
@@ -111,22 +123,32 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     return summary
 
 
+def tokenizer_config(cfg: PipelineConfig, inputs: list[Path]) -> lm_tok.TrainConfig:
+    """`lm-tok train` on the corpus: the `[tokenizer]` section with the stage's paths."""
+    owned = {"inputs": [str(p) for p in inputs], "output": str(cfg.stage_dir("tokenize") / "tokenizer")}
+    return package_config(lm_tok.TrainConfig, cfg, "tokenizer", owned)
+
+
+def encode_config(cfg: PipelineConfig, inputs: list[Path], split: str) -> lm_tok.EncodeConfig:
+    """`lm-tok encode` of one split: the `[encode]` section with the stage's paths."""
+    out = cfg.stage_dir("tokenize")
+    owned = {"tokenizer": str(out / "tokenizer"), "inputs": [str(p) for p in inputs],
+             "output": str(out / f"shards-{split}")}
+    return package_config(lm_tok.EncodeConfig, cfg, "encode", owned)
+
+
 def run_tokenize(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
-    corpus = json.loads((cfg.run_dir / "data" / "corpus.json").read_text())
-    train = tuple(Path(p) for p in corpus["train"])
-    tok_cfg = lm_tok.TokenizerConfig(vocab_size=cfg.tokenize.vocab_size)
-    tokenizer = lm_tok.train_tokenizer(list(train), tok_cfg, progress=True)
-    lm_tok.save_tokenizer(tokenizer, out / "tokenizer", tok_cfg)
-    manifests = {}
-    for split, inputs in (("train", train), ("val", tuple(Path(p) for p in corpus["heldout"]))):
-        manifests[split] = lm_tok.encode_corpus(lm_tok.EncodeConfig(
-            tokenizer=out / "tokenizer", inputs=inputs, output=out / f"shards-{split}",
-            workers=cfg.tokenize.workers))
-    train_m = manifests["train"]
+    corpus = json.loads((cfg.stage_dir("data") / "corpus.json").read_text())
+    splits = {"train": [Path(p) for p in corpus["train"]], "val": [Path(p) for p in corpus["heldout"]]}
+    tok_cfg = tokenizer_config(cfg, splits["train"])
+    tokenizer = lm_tok.train_tokenizer(list(tok_cfg.inputs), tok_cfg.tokenizer, progress=tok_cfg.progress,
+                                       text_field=tok_cfg.text_field, max_bytes=tok_cfg.max_bytes)
+    lm_tok.save_tokenizer(tokenizer, tok_cfg.output, tok_cfg.tokenizer)
+    train, val = (lm_tok.encode_corpus(encode_config(cfg, files, split)) for split, files in splits.items())
     return {
         "vocab_size": tokenizer.get_vocab_size(),
-        "train_tokens": train_m["num_tokens"], "train_documents": train_m["num_documents"],
-        "train_bytes": train_m["num_bytes"],
-        "bytes_per_token": round(train_m["num_bytes"] / max(train_m["num_tokens"], 1), 3),
-        "val_tokens": manifests["val"]["num_tokens"], "val_bytes": manifests["val"]["num_bytes"],
+        "train_tokens": train["num_tokens"], "train_documents": train["num_documents"],
+        "train_bytes": train["num_bytes"],
+        "bytes_per_token": round(train["num_bytes"] / max(train["num_tokens"], 1), 3),
+        "val_tokens": val["num_tokens"], "val_bytes": val["num_bytes"],
     }

@@ -13,19 +13,19 @@ from typing import Any
 
 import markdown
 
+from lm_dist.metrics import RunMetrics, read_metrics
 from lm_pipeline.config import STAGES, PipelineConfig
 from lm_pipeline.runner import read_marker
 
 
-def _plot_curves(rows: list[dict[str, Any]], out: Path) -> list[str]:
+def _plot_curves(metrics: RunMetrics, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figures = []
-    train = [r for r in rows if "loss" in r]
-    val = [r for r in rows if "val_loss" in r]
+    train, val = metrics.train, metrics.val
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train")
     if val:
@@ -60,7 +60,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def _data_section(cfg: PipelineConfig, out: Path) -> list[str]:
     lines = ["## Data: what lm-data kept and removed", ""]
     for name in ("web-warc", "web-text"):
-        run = cfg.run_dir / "data" / name / "report"
+        run = cfg.stage_dir("data") / name / "report"
         if not (run / "report.md").is_file():
             continue
         lines += [f"### {name}", "", f"Full removal report: `data/{name}/report/report.md`.", ""]
@@ -76,22 +76,20 @@ def _data_section(cfg: PipelineConfig, out: Path) -> list[str]:
 
 
 def _stage_summary(cfg: PipelineConfig, stage: str) -> dict[str, Any]:
-    return (read_marker(cfg.run_dir / stage) or {}).get("summary", {})
+    return (read_marker(cfg.stage_dir(stage)) or {}).get("summary", {})
 
 
 def build_report(cfg: PipelineConfig, out: Path) -> str:
     tok, pre = _stage_summary(cfg, "tokenize"), _stage_summary(cfg, "pretrain")
-    lines = [f"# lm-pipeline run: `{cfg.run_dir}`", "", f"Data: `{cfg.source}`", ""]
+    lines = [f"# lm-pipeline run: `{cfg.root}`", "", f"Data: `{cfg.source}`", ""]
     lines += _data_section(cfg, out)
     lines += ["## Tokenizer", "", _table([tok], ["vocab_size", "train_documents", "train_tokens",
                                                  "bytes_per_token", "val_tokens"]), ""]
-    lines += ["## Pretraining", "", _table([pre], ["steps", "final_loss", "val_loss",
-                                                   "val_bits_per_byte", "median_tokens_per_s",
-                                                   "median_mfu"]), ""]
-    metrics = cfg.run_dir / "pretrain" / "run" / "metrics.jsonl"
-    if metrics.is_file():
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-        lines += [f"![{f}]({f})" for f in _plot_curves(rows, out)] + [""]
+    lines += ["## Pretraining", "", _table([pre], ["steps", "loss", "val_loss", "val_bits_per_byte",
+                                                   "median_tokens_per_s", "median_mfu"]), ""]
+    run = cfg.stage_dir("pretrain") / "run"
+    if (run / "metrics.jsonl").is_file():
+        lines += [f"![{f}]({f})" for f in _plot_curves(read_metrics(run), out)] + [""]
     for stage, what in (("sft", "held-out SFT loss"), ("dpo", "held-out preference accuracy")):
         summary = _stage_summary(cfg, stage)
         rows = [{"": when, **summary[when]} for when in ("before", "after") if when in summary]
@@ -111,7 +109,7 @@ def build_report(cfg: PipelineConfig, out: Path) -> str:
             text = m["content"].strip().replace("\n", "\n> ")
             lines += [f"**{m['role']}**:", "", f"> {text or '(empty)'}", ""]
         lines += [f"_finish: {conv['finish_reason']}_", "", "---", ""]
-    timings = [{"stage": s, "seconds": (read_marker(cfg.run_dir / s) or {}).get("seconds", "-")}
+    timings = [{"stage": s, "seconds": (read_marker(cfg.stage_dir(s)) or {}).get("seconds", "-")}
                for s in STAGES if s != "report"]
     lines += ["## Time per stage", "", _table(timings, ["stage", "seconds"]), ""]
     return "\n".join(lines)
