@@ -71,8 +71,10 @@ def test_a_scalar_for_a_sequence_field_is_one_element():
     assert from_dict(Run, {"inputs": "a.jsonl", "langs": "fr"}).langs == ["fr"]
 
 
-def test_a_number_for_a_text_field_is_its_text():
-    assert from_dict(Run, {"inputs": [], "name": 8}).name == "8"
+def test_a_number_typed_after_a_text_flag_is_that_text():
+    assert load(Run, None, ["--inputs", "1e-4", "--name", "1e-4"]).name == "1e-4"
+    with pytest.raises(ConfigError, match="name: Input should be a valid string"):
+        from_dict(Run, {"inputs": [], "name": 8})  # a file says what it means
 
 
 def test_unknown_keys_are_errors_at_any_depth():

@@ -49,15 +49,17 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     """`cls` built from nested mappings (a parsed TOML file); every problem (unknown key, value
     of the wrong type, a failed `__post_init__` check) is collected into one `ConfigError`."""
-    cfg, problems = _build(cls, data)
+    cfg, problems = _build(cls, data, {})
     if problems:
         raise ConfigError(_render(problems, lambda loc: where))
     return cfg
 
 
-def _build(cls: type[T], data: Mapping[str, Any]) -> tuple[T | None, list[_Problem]]:
+def _build(cls: type[T], data: Mapping[str, Any],
+           typed: Mapping[_Loc, str]) -> tuple[T | None, list[_Problem]]:
+    """`typed` maps the keys set by a flag to the text typed after it."""
     problems: list[_Problem] = []
-    prepared = _prepare(cls, data, (), problems)
+    prepared = _prepare(cls, data, (), problems, typed)
     if problems:  # unknown keys first: pydantic would report a misspelt required field as missing
         return None, problems
     try:
@@ -76,7 +78,8 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _prepare(cls: type, data: Any, loc: _Loc, problems: list[_Problem]) -> Any:
+def _prepare(cls: type, data: Any, loc: _Loc, problems: list[_Problem],
+             typed: Mapping[_Loc, str]) -> Any:
     """`data` checked for unknown keys against `cls`'s fields, recursively into nested config
     dataclasses, with a scalar given to a sequence field made a one-element list."""
     if not isinstance(data, Mapping):
@@ -90,21 +93,30 @@ def _prepare(cls: type, data: Any, loc: _Loc, problems: list[_Problem]) -> Any:
             problems.append(((*loc, key), f"{_dotted((*loc, key))}: unknown key "
                                           f"(known: {', '.join(fields)})"))
             continue
-        out[key] = _prepare_value(hints[key], value, (*loc, key), problems)
+        out[key] = _prepare_value(hints[key], value, (*loc, key), problems, typed)
     return out
 
 
-def _prepare_value(tp: Any, value: Any, loc: _Loc, problems: list[_Problem]) -> Any:
+def _prepare_value(tp: Any, value: Any, loc: _Loc, problems: list[_Problem],
+                   typed: Mapping[_Loc, str]) -> Any:
     options = _union_args(tp)
     nested = [t for t in options if dataclasses.is_dataclass(t) and isinstance(t, type)]
     if nested and isinstance(value, Mapping):
-        return _prepare(nested[0], value, loc, problems)
+        return _prepare(nested[0], value, loc, problems, typed)
+    if loc in typed and _is_scalar(value) and not isinstance(value, str) and all(
+            _holds_text(t) for t in options):
+        value = typed[loc]  # a flag is read as TOML first: `--name 8` is 8, meant as the text "8"
     if options and all(_is_sequence(t) for t in options) and _is_scalar(value):
         return [value]  # `--inputs a.jsonl` or `inputs = "a.jsonl"`: one input
-    if options and all(t in (str, Path) for t in options) and _is_scalar(value):
-        # A flag value is read as TOML first: `--name 8` is the int 8, meant as the text "8".
-        return value if isinstance(value, str) else json.dumps(value)
     return value
+
+
+def _holds_text(tp: Any) -> bool:
+    """str or Path, or a sequence of them."""
+    if _is_sequence(tp):
+        args = [t for t in typing.get_args(tp) if t is not Ellipsis]
+        return bool(args) and all(t in (str, Path) for t in args)
+    return tp in (str, Path)
 
 
 def _union_args(tp: Any) -> list[Any]:
@@ -256,7 +268,7 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     `"x"`), else as the text itself (`out/run`); several VALUEs after one flag make a list.
     """
     out: dict[str, Any] = {}
-    for keys, flag, value in _parse(args):
+    for keys, flag, value, _ in _parse(args):
         table = out
         for key in keys[:-1]:
             inner = table.setdefault(key, {})
@@ -268,8 +280,8 @@ def parse_overrides(args: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _parse(args: Sequence[str]) -> list[tuple[_Loc, str, Any]]:
-    """(keys, flag as given, value) for each override."""
+def _parse(args: Sequence[str]) -> list[tuple[_Loc, str, Any, str]]:
+    """(keys, flag as given, value, the text typed) for each override."""
     out, i = [], 0
     while i < len(args):
         arg = args[i]
@@ -287,7 +299,7 @@ def _parse(args: Sequence[str]) -> list[tuple[_Loc, str, Any]]:
         if not values:
             raise ConfigError(f"{flag}: no value given (expected {flag} VALUE)")
         value = _flag_value(values[0]) if len(values) == 1 else [_flag_value(v) for v in values]
-        out.append((keys, flag, value))
+        out.append((keys, flag, value, " ".join(values)))
     return out
 
 
@@ -312,14 +324,15 @@ def load(cls: type[T], path: str | Path | None = None, args: Sequence[str] = (),
         data = merge(data, read_toml(path))
     flags = _parse(args)
     data = merge(data, parse_overrides(args))
-    cfg, problems = _build(cls, data)
+    typed = {keys: raw for keys, _, _, raw in flags}
+    cfg, problems = _build(cls, data, typed)
     if problems:
         raise ConfigError(_render(problems, lambda loc: _blame(loc, flags, path)))
     return cfg
 
 
-def _blame(loc: _Loc, flags: list[tuple[_Loc, str, Any]], path: str | Path | None) -> str:
-    for keys, flag, _ in reversed(flags):  # the last flag for a key is the one that counts
+def _blame(loc: _Loc, flags: list[tuple[_Loc, str, Any, str]], path: str | Path | None) -> str:
+    for keys, flag, _, _ in reversed(flags):  # the last flag for a key is the one that counts
         n = min(len(keys), len(loc))
         if loc and keys[:n] == loc[:n]:
             return flag

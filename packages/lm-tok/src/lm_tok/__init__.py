@@ -19,7 +19,7 @@ from lm_tok.config import (
     InspectConfig,
     StudyConfig,
     TokenizerConfig,
-    TrainConfig,
+    TokenizerTrainConfig,
 )
 from lm_tok.directory import load_tokenizer, save_tokenizer, tokenizer_sha256
 from lm_tok.fast import FastEncoder
@@ -47,7 +47,7 @@ __all__ = [
     "ShardSet",
     "StudyConfig",
     "TokenizerConfig",
-    "TrainConfig",
+    "TokenizerTrainConfig",
     "encode_corpus",
     "load_tokenizer",
     "read_manifest",

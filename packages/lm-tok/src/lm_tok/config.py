@@ -7,27 +7,17 @@ exception (a bug) surface with its traceback.
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import pydantic
+from lm_core import ConfigError, InputError
 
 #: Input suffixes lm-tok reads (a trailing ``.gz`` is allowed on the text and JSONL ones).
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 PARQUET_SUFFIXES = (".parquet",)
-
-
-class ConfigError(ValueError):
-    """A config file or field that cannot be used; the message names it."""
-
-
-class InputError(ValueError):
-    """An input file (documents, tokenizer directory) that cannot be read; the message names it."""
 
 
 def input_kind(path: Path) -> Literal["text", "jsonl", "parquet"]:
@@ -88,7 +78,7 @@ class TokenizerConfig:
 
 
 @dataclass(kw_only=True)
-class TrainConfig:
+class TokenizerTrainConfig:
     """`lm-tok train`: stream files into a BPE trainer and save a tokenizer directory."""
 
     inputs: tuple[Path, ...]
@@ -218,39 +208,5 @@ class InspectConfig:
         self.tokenizer = Path(self.tokenizer)
 
 
-def _describe(error: Any) -> str:
-    """One pydantic error as `field: message` (`section.field` inside a table)."""
-    where = ".".join(str(part) for part in error["loc"])
-    if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
-        message = str(error["ctx"]["error"])
-        return message if not where or message.startswith(where) else f"{where}: {message}"
-    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
-    return f"{where}: {error['msg']}{got}"
-
-
-def _unknown_keys(cls: type, data: dict[str, Any], prefix: str = "") -> list[str]:
-    """Keys of `data` (and of its nested dataclass tables) that are not fields of `cls`:
-    pydantic ignores them, so a misspelt field would silently keep its default."""
-    types = typing.get_type_hints(cls)
-    bad = []
-    for key, value in data.items():
-        if key not in types:
-            bad.append(f"{prefix}{key}")
-        elif isinstance(value, dict) and dataclasses.is_dataclass(types[key]):
-            bad += _unknown_keys(types[key], value, f"{prefix}{key}.")
-    return bad
-
-
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """`cls` from a parsed TOML mapping: every value coerced to (or rejected by) its field's type
-    (`"8192"` becomes 8192, `"Flase"` is an error); unknown keys and bad values raise
-    `ConfigError` naming the field."""
-    bad = _unknown_keys(cls, data)
-    if bad:
-        known = sorted(f.name for f in dataclasses.fields(cls))
-        raise ConfigError(f"unknown key(s) {bad} (known: {known})")
-    try:
-        return pydantic.TypeAdapter(cls).validate_python(data)
-    except pydantic.ValidationError as e:
-        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None
-
+__all__ = ["ConfigError", "EncodeConfig", "InputError", "InspectConfig", "StudyConfig",
+           "TokenizerConfig", "TokenizerTrainConfig", "check_inputs", "input_kind"]

@@ -18,7 +18,7 @@ from tokenizers import (
 from tqdm.auto import tqdm
 
 from lm_tok.chat import SPECIAL_TOKENS
-from lm_tok.config import TokenizerConfig, TrainConfig, check_inputs
+from lm_tok.config import TokenizerConfig, TokenizerTrainConfig, check_inputs
 from lm_tok.directory import save_tokenizer
 from lm_tok.pretokenize import pre_tokenizer
 from lm_tok.sources import SkipLog, iter_texts
@@ -97,7 +97,7 @@ def train_tokenizer(
     return tok
 
 
-def main(cfg: TrainConfig) -> Path:
+def main(cfg: TokenizerTrainConfig) -> Path:
     """`lm-tok train`: train on the input files and write the tokenizer directory."""
     check_inputs(cfg.inputs, "inputs")
     tok = train_tokenizer(list(cfg.inputs), cfg.tokenizer, text_field=cfg.text_field,
