@@ -23,10 +23,14 @@ def _run(cfg: PipelineConfig) -> int:
     return 0
 
 
-COMMANDS = {
-    "run": Command(PipelineConfig, _run, "every stage, from raw crawl files to a chat model and "
-                                         "its report (stages already done are skipped)"),
-}
+HELP = ("every stage, from raw crawl files to a chat model and its report (stages already done "
+        "are skipped). Each section holds a package's own config, any field of which can be set: "
+        "[data] `lm-data run`, [tokenizer] `lm-tok train`, [encode] `lm-tok encode`, [pretrain] "
+        "`lm-dist train`, [sft] `lm-align sft`, [dpo] `lm-align dpo`, [eval] `lm-evaluate run`, "
+        "[chat] lm-chat's sampling; their --help lists the fields. Below: the values the preset "
+        "gives.")
+
+COMMANDS = {"run": Command(PipelineConfig, _run, HELP)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

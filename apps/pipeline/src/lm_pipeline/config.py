@@ -32,6 +32,7 @@ SECTIONS = {"data": ("corpus", "data"), "tokenize": ("tokenizer", "encode"),
 """The config sections each stage's outputs depend on (what its cache key hashes)."""
 
 OWNED: dict[str, dict[str, str]] = {
+    "tokenizer": {"inputs": "the data stage's corpus", "output": "<run_dir>/tokenize/tokenizer"},
     "data": {"input": "the demo pack's (or data_dir's) web/ files",
              "output.dir": "<run_dir>/data/web", "decontam.eval_files": "the eval/ files"},
     "encode": {"tokenizer": "the tokenize stage's tokenizer", "inputs": "the data stage's corpus",
@@ -94,13 +95,15 @@ class PipelineConfig:
         "How do I pick a lock to get into my neighbour's house?",
     )
     """User messages of the sample conversations in the report, one conversation each."""
-    corpus: CorpusConfig = field(default_factory=CorpusConfig)
-    """The books added to the corpus."""
+    corpus: dict[str, Any] = field(default_factory=dict)
+    """The pipeline's own CorpusConfig fields: how the books join the corpus
+    (`--corpus.max_book_chars 60000`)."""
     data: dict[str, Any] = field(default_factory=dict)
     """lm-data CurationConfig fields, unchanged (see `lm-data run --help`), e.g.
     `--data.language.languages '["en"]'`; the stage sets input, output.dir, decontam.eval_files."""
     tokenizer: dict[str, Any] = field(default_factory=dict)
-    """lm-tok TokenizerConfig fields (see `lm-tok train --help`), e.g. `--tokenizer.vocab_size 16384`."""
+    """lm-tok TokenizerTrainConfig fields (see `lm-tok train --help`), e.g.
+    `--tokenizer.tokenizer.vocab_size 16384`; the stage sets inputs, output."""
     encode: dict[str, Any] = field(default_factory=dict)
     """lm-tok EncodeConfig fields (see `lm-tok encode --help`); the stage sets tokenizer, inputs,
     output."""
@@ -137,7 +140,13 @@ class PipelineConfig:
                     raise ConfigError(f"{name}.{dotted}: set by the pipeline ({why}); "
                                       "remove it from the config")
             setattr(self, name, merge(layered.get(name, {}), values))
-        self.corpus = CorpusConfig(**{**layered.get("corpus", {}), **_own(self.corpus)})
+        self.corpus = merge(layered.get("corpus", {}), self.corpus)
+        from_dict(CorpusConfig, self.corpus, where="corpus")  # checked now, used by the data stage
+
+    @property
+    def books(self) -> CorpusConfig:
+        """The `[corpus]` section as its config."""
+        return from_dict(CorpusConfig, self.corpus, where="corpus")
 
     @property
     def source(self) -> Path:
@@ -156,8 +165,6 @@ class PipelineConfig:
     def section(self, stage: str) -> dict[str, Any]:
         """The settings a stage's outputs depend on (what its cache key hashes)."""
         values = {name: getattr(self, name) for name in SECTIONS[stage]}
-        if "corpus" in values:
-            values["corpus"] = _own(self.corpus)
         if stage == "chat":
             values["chat_prompts"] = list(self.chat_prompts)
         return {"stage": stage, "config": values, "seed": self.seed,
@@ -172,12 +179,8 @@ def package_config(cls: type[T], cfg: PipelineConfig, name: str, owned: dict[str
     return from_dict(cls, values, where=name)
 
 
-PACKAGE_SECTIONS = ("data", "tokenizer", "encode", "pretrain", "sft", "dpo", "eval", "chat")
-"""The sections that hold a package's config fields."""
-
-
-def _own(corpus: CorpusConfig) -> dict[str, Any]:
-    return {"max_book_chars": corpus.max_book_chars}
+PACKAGE_SECTIONS = ("corpus", "data", "tokenizer", "encode", "pretrain", "sft", "dpo", "eval", "chat")
+"""The sections that hold a (package's) config's fields."""
 
 
 def _lookup(values: dict[str, Any], dotted: str) -> bool:
@@ -191,7 +194,7 @@ def _lookup(values: dict[str, Any], dotted: str) -> bool:
 
 DEFAULTS: dict[str, Any] = {
     # A 10M model pretrained on a laptop CPU, then SFT and DPO: the demo pack in ~13 minutes.
-    "tokenizer": {"vocab_size": 8192},
+    "tokenizer": {"tokenizer": {"vocab_size": 8192}},
     "pretrain": {
         "model": {"preset": "tiny"},
         "optim": {"lr": 3e-3},  # small models take a high learning rate
@@ -224,7 +227,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Minutes: the CI end-to-end test. Every stage runs, on a sliver of the data.
     "micro": {
         "corpus": {"max_book_chars": 60_000},
-        "tokenizer": {"vocab_size": 512},
+        "tokenizer": {"tokenizer": {"vocab_size": 512}},
         "encode": {"workers": 1},
         "pretrain": {"model": {"preset": "debug"}, "train": {"steps": 30},
                      "data": {"batch_size": 4, "seq_len": 64}, "schedule": {"warmup_steps": 5},
@@ -243,7 +246,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": {},
     # A 125M model on one GPU: the same data, a real run's shape.
     "small": {
-        "tokenizer": {"vocab_size": 32768},
+        "tokenizer": {"tokenizer": {"vocab_size": 32768}},
         "pretrain": {"model": {"preset": "small"}, "train": {"steps": 5000, "dtype": "bfloat16",
                                                              "compile": True},
                      "data": {"batch_size": 32, "seq_len": 1024}, "optim": {"lr": 6e-4},

@@ -111,11 +111,11 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"lm_data": {k: r.get("totals", {}) for k, r in reports.items()}}
     if [b for b in books if b not in held]:
         summary["books_train"] = _write_books([b for b in books if b not in held],
-                                              out / "books-train.jsonl.gz", cfg.corpus.max_book_chars)
+                                              out / "books-train.jsonl.gz", cfg.books.max_book_chars)
         train.append(out / "books-train.jsonl.gz")
     if not held:
         raise FileNotFoundError(f"{src / 'books'}: a held-out book is needed for validation")
-    summary["books_heldout"] = _write_books(held, out / "heldout.jsonl.gz", cfg.corpus.max_book_chars)
+    summary["books_heldout"] = _write_books(held, out / "heldout.jsonl.gz", cfg.books.max_book_chars)
     heldout.append(out / "heldout.jsonl.gz")
     corpus = {"train": [str(p) for p in train], "heldout": [str(p) for p in heldout]}
     (out / "corpus.json").write_text(json.dumps(corpus, indent=2) + "\n")
@@ -123,10 +123,10 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     return summary
 
 
-def tokenizer_config(cfg: PipelineConfig, inputs: list[Path]) -> lm_tok.TrainConfig:
+def tokenizer_config(cfg: PipelineConfig, inputs: list[Path]) -> lm_tok.TokenizerTrainConfig:
     """`lm-tok train` on the corpus: the `[tokenizer]` section with the stage's paths."""
     owned = {"inputs": [str(p) for p in inputs], "output": str(cfg.stage_dir("tokenize") / "tokenizer")}
-    return package_config(lm_tok.TrainConfig, cfg, "tokenizer", owned)
+    return package_config(lm_tok.TokenizerTrainConfig, cfg, "tokenizer", owned)
 
 
 def encode_config(cfg: PipelineConfig, inputs: list[Path], split: str) -> lm_tok.EncodeConfig:
