@@ -85,12 +85,12 @@ def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
     """Read `tmp_path/in` (format `fmt`) into `tmp_path/run` with every filter and dedup off;
     `sections` replace whole config sections (e.g. `dedup=DedupConfig(...)`)."""
     from lm_data.config import (
+        CurationConfig,
         DedupConfig,
         ExtractConfig,
         InputConfig,
         LanguageConfig,
         OutputConfig,
-        PipelineConfig,
         QualityConfig,
         URLFilterConfig,
     )
@@ -105,4 +105,4 @@ def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
                               c4_badwords=False, fineweb_quality=False),
         dedup=DedupConfig(exact=False, minhash=False),
     )
-    return PipelineConfig(**{**defaults, **sections})
+    return CurationConfig(**{**defaults, **sections})

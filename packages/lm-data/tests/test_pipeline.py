@@ -9,11 +9,11 @@ from lm_data_testdata import bare_config, broken_gz_warc, wrong_length_warc
 from warcio.archiveiterator import ArchiveIterator
 
 from lm_data import (
+    CurationConfig,
     DecontamConfig,
     DedupConfig,
     InputConfig,
     OutputConfig,
-    PipelineConfig,
     build_stages,
     run,
     write_report,
@@ -32,7 +32,7 @@ def count_records(path: Path) -> int:
 @pytest.mark.slow
 def test_end_to_end_on_real_warcs_accounts_for_every_record(shared, tmp_path):
     paths = [shared / "web" / "warc" / name for name in REAL_WARCS]
-    cfg = PipelineConfig(
+    cfg = CurationConfig(
         input=InputConfig(paths=[str(p) for p in paths]),
         output=OutputConfig(dir=str(tmp_path / "run")),
         decontam=DecontamConfig(eval_files=[str(shared / "eval" / "gsm8k-test.jsonl")]),
@@ -52,10 +52,10 @@ def test_end_to_end_on_real_warcs_accounts_for_every_record(shared, tmp_path):
     assert (root / "logs" / "0_filter" / "stats.json").is_file()
 
 
-def _robust_cfg(tmp_path: Path, **kw) -> PipelineConfig:
+def _robust_cfg(tmp_path: Path, **kw) -> CurationConfig:
     broken_gz_warc(tmp_path / "in" / "a.warc.gz") if (tmp_path / "in").mkdir() is None else None
     wrong_length_warc(tmp_path / "in" / "b.warc")
-    return PipelineConfig(
+    return CurationConfig(
         input=InputConfig(paths=[str(tmp_path / "in")], max_record_bytes=200_000),
         output=OutputConfig(dir=str(tmp_path / "run")),
         dedup=DedupConfig(exact=True, minhash=False),
@@ -93,7 +93,7 @@ def _c4_docs(shared: Path, k: int) -> list[dict]:
     return [r for r in rows if len(r["text"].split(". ")) > 12][:k]
 
 
-def _dedup_only_cfg(tmp_path: Path, docs: list[dict], **dedup) -> PipelineConfig:
+def _dedup_only_cfg(tmp_path: Path, docs: list[dict], **dedup) -> CurationConfig:
     """One JSONL input file of `docs`, every filter off: only dedup (and PII) runs."""
     (tmp_path / "in").mkdir()
     with gzip.open(tmp_path / "in" / "docs.jsonl.gz", "wt") as f:

@@ -11,11 +11,11 @@ import json
 import pytest
 
 from lm_data import (
+    CurationConfig,
     DedupConfig,
     ExtractConfig,
     InputConfig,
     OutputConfig,
-    PipelineConfig,
     URLFilterConfig,
     run,
 )
@@ -23,7 +23,7 @@ from lm_data.report import collect
 
 
 def _kept_share(path, tmp_path) -> tuple[float, dict]:
-    cfg = PipelineConfig(
+    cfg = CurationConfig(
         input=InputConfig(paths=[str(path)], format="jsonl"),
         output=OutputConfig(dir=str(tmp_path / "run")),
         extract=ExtractConfig(extractor="none"),

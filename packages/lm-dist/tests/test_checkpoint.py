@@ -195,18 +195,24 @@ def test_crafted_metadata_runs_no_code(name, tmp_path):
     assert not marker.exists()
 
 
-def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path):
+def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path, capsys):
     marker = tmp_path / "pwned"
     path = _evil_checkpoint(tmp_path / "run", _PAYLOADS["dotted-through-a-dcp-module"](f"touch {marker}"))
-    with pytest.raises(SystemExit, match=f"lm-dist export: {path / '.metadata'}: .*refusing"):
-        main(["export", str(tmp_path / "run"), str(tmp_path / "hf")])
+
+    def export_error(checkpoint) -> str:
+        args = ["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "hf")]
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1
+        return err
+
+    assert export_error(tmp_path / "run").startswith(
+        f"lm-dist export: error: {path / '.metadata'}: ")
     assert not marker.exists()
     (path / ckpt.META).write_text('{"step": 1,')
-    with pytest.raises(SystemExit, match=f"lm-dist export: {path / ckpt.META}: not valid JSON"):
-        main(["export", str(path), str(tmp_path / "hf")])
+    assert export_error(path).startswith(f"lm-dist export: error: {path / ckpt.META}: not valid JSON")
     (path / ckpt.META).write_text(json.dumps({"step": 1, "model_config": {}, "param_dtype": "load"}))
-    with pytest.raises(SystemExit, match=f"{path / ckpt.META}: param_dtype 'load' is not a torch dtype"):
-        main(["export", str(path), str(tmp_path / "hf")])
+    assert f"{path / ckpt.META}: param_dtype 'load' is not a torch dtype" in export_error(path)
 
 
 def test_metadata_that_is_not_a_pickle_names_the_file(tmp_path):

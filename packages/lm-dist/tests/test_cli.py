@@ -47,7 +47,7 @@ def test_torchrun_launch_with_fsdp_and_compile(shard_dir, tmp_path):
     config = _write_config(tmp_path / "run.toml", shard_dir, tmp_path / "run")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([torchrun, "--standalone", "--nproc-per-node", "2", "-m", "lm_dist", "train",
-                    str(config), "--train.compile"], check=True, env=env, timeout=600)
+                    str(config), "--train.compile", "true"], check=True, env=env, timeout=600)
     assert (tmp_path / "run" / "checkpoints" / "step-000002" / "COMMITTED").is_file()
     losses = [json.loads(line)["loss"] for line in
               (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

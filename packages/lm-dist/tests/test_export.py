@@ -42,8 +42,8 @@ def test_cli_export_with_tokenizer_files_and_bf16(fsdp_run, tmp_path):
     tok.mkdir()
     (tok / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"id": 1, "content": "<eos>"}]}))
     (tok / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<eos>"}))
-    assert main(["export", str(fsdp_run / "checkpoints"), str(tmp_path / "hf"),
-                 "--tokenizer-dir", str(tok), "--dtype", "bfloat16"]) == 0
+    assert main(["export", "--checkpoint", str(fsdp_run / "checkpoints"), "--output",
+                 str(tmp_path / "hf"), "--tokenizer_dir", str(tok), "--dtype", "bfloat16"]) == 0
     config = json.loads((tmp_path / "hf" / "config.json").read_text())
     assert config["eos_token_id"] == 1 and config["torch_dtype"] == "bfloat16"
     assert (tmp_path / "hf" / "tokenizer.json").is_file()

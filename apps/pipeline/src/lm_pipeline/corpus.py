@@ -67,12 +67,12 @@ def _write_books(books: list[Path], out: Path, max_chars: int) -> tuple[int, int
 
 
 def curation_config(cfg: PipelineConfig, files: list[Path], fmt: str, out: Path,
-                    eval_files: list[Path]) -> lm_data.PipelineConfig:
+                    eval_files: list[Path]) -> lm_data.CurationConfig:
     """The lm-data run over `files`: the `[data]` section with the stage's inputs and outputs."""
     owned = {"input": {"paths": [str(p) for p in files], "format": fmt},
              "output": {"dir": str(out)},
              "decontam": {"eval_files": [str(p) for p in eval_files]}}
-    return package_config(lm_data.PipelineConfig, cfg, "data", owned)
+    return package_config(lm_data.CurationConfig, cfg, "data", owned)
 
 
 def _filter_web(cfg: PipelineConfig, files: list[Path], fmt: str, out: Path,

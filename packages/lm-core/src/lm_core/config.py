@@ -127,7 +127,10 @@ def _union_args(tp: Any) -> list[Any]:
 
 
 def _is_sequence(tp: Any) -> bool:
+    """A list, set or tuple of any length (a fixed-length tuple wants all its items)."""
     origin = typing.get_origin(tp) or tp
+    if origin is tuple:
+        return Ellipsis in typing.get_args(tp)
     return isinstance(origin, type) and issubclass(origin, _SEQUENCES) and origin is not str
 
 

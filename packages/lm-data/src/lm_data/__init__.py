@@ -1,6 +1,7 @@
 """lm-data: Common Crawl style web data filtering on datatrove, offline, with a removal report."""
 
 from lm_data.config import (
+    CurationConfig,
     DecontamConfig,
     DedupConfig,
     ExecutorConfig,
@@ -9,7 +10,6 @@ from lm_data.config import (
     LanguageConfig,
     OutputConfig,
     PIIConfig,
-    PipelineConfig,
     QualityConfig,
     URLFilterConfig,
 )
@@ -17,6 +17,7 @@ from lm_data.pipeline import build_stages, run
 from lm_data.report import write_report
 
 __all__ = [
+    "CurationConfig",
     "DecontamConfig",
     "DedupConfig",
     "ExecutorConfig",
@@ -25,7 +26,6 @@ __all__ = [
     "LanguageConfig",
     "OutputConfig",
     "PIIConfig",
-    "PipelineConfig",
     "QualityConfig",
     "URLFilterConfig",
     "build_stages",

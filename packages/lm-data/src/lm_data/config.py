@@ -1,19 +1,20 @@
 """Config dataclasses of the lm-data pipeline: one per component, validated on construction.
 
 A bad value raises `ConfigError` (a `ValueError`) naming the field before any work starts.
-`PipelineConfig.from_dict` builds the whole tree from a parsed TOML/YAML mapping: it rejects unknown
-keys, and coerces and type-checks every value against its field's annotation with pydantic, so
-`"False"` from `--set` is `False` and `"3"` is `3`, while `"Flase"` or `2.5` for an int are errors.
+`CurationConfig.from_dict` (lm-core's strict loader) builds the whole tree from a parsed TOML
+mapping: it rejects unknown keys, and coerces and type-checks every value against its field's
+annotation with pydantic, so `"False"` from a flag is `False` and `"3"` is `3`, while `"Flase"`
+or `2.5` for an int are errors.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
+from lm_core import ConfigError
+from lm_core import config as core_config
 
 INPUT_FORMATS = ("warc", "jsonl", "parquet")
 EXTRACTORS = ("trafilatura", "resiliparse", "none")
@@ -21,31 +22,9 @@ OUTPUT_FORMATS = ("jsonl", "parquet")
 EXECUTORS = ("local", "slurm", "ray")
 
 
-class ConfigError(ValueError):
-    """A config file, section or field that cannot be used; the message names it."""
-
-
 def _check(cond: bool, name: str, msg: str) -> None:
     if not cond:
         raise ConfigError(f"{name}: {msg}")
-
-
-def _describe(error: Any) -> str:
-    """One pydantic error as `section.field: message`."""
-    where = ".".join(str(part) for part in error["loc"])
-    if error["type"] in ("value_error", "assertion_error"):  # our own __post_init__ check
-        message = str(error["ctx"]["error"])
-        return message if not where or message.startswith(where) else f"{where}: {message}"
-    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
-    return f"{where}: {error['msg']}{got}"
-
-
-def _validate(cls: type, data: dict[str, Any]) -> Any:
-    """`cls` built from `data`, each value coerced to (or rejected by) its field's type."""
-    try:
-        return pydantic.TypeAdapter(cls).validate_python(data)
-    except pydantic.ValidationError as e:
-        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None
 
 
 @dataclass(kw_only=True)
@@ -248,7 +227,7 @@ class ExecutorConfig:
 
 
 @dataclass(kw_only=True)
-class PipelineConfig:
+class CurationConfig:
     input: InputConfig
     """What to read."""
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -270,33 +249,22 @@ class PipelineConfig:
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
     """Where tasks run."""
 
+    report: bool = True
+    """After a local run, write report/ (report.md, funnel.png) into the output folder."""
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PipelineConfig:
-        """Build from a parsed TOML/YAML mapping; unknown sections or keys and values of the
-        wrong type raise `ConfigError` naming `section.field`."""
-        for section, values in data.items():
-            _check(section in _SECTIONS, section, f"unknown section (known: {sorted(_SECTIONS)})")
-            _check(isinstance(values, dict), section, "must be a table")
-            # pydantic ignores unknown keys: a misspelt field would silently keep its default.
-            known = {f.name for f in dataclasses.fields(_SECTIONS[section])}
-            for key in values:
-                _check(key in known, f"{section}.{key}", f"unknown key (known: {sorted(known)})")
-        _check("input" in data, "input", "section is required")
-        return _validate(cls, data)
+    def from_dict(cls, data: dict[str, Any]) -> CurationConfig:
+        """Build from a parsed TOML mapping; unknown sections or keys and values of the wrong
+        type raise `ConfigError` naming `section.field`."""
+        return core_config.from_dict(cls, data)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return core_config.to_dict(self)
 
 
-_SECTIONS: dict[str, type] = {
-    "input": InputConfig,
-    "output": OutputConfig,
-    "extract": ExtractConfig,
-    "url_filter": URLFilterConfig,
-    "language": LanguageConfig,
-    "quality": QualityConfig,
-    "decontam": DecontamConfig,
-    "pii": PIIConfig,
-    "dedup": DedupConfig,
-    "executor": ExecutorConfig,
-}
+@dataclass(kw_only=True)
+class ReportConfig:
+    """`lm-data report`: the removal report of a run folder."""
+
+    dir: Path
+    """A run folder written by `lm-data run` (its output.dir)."""

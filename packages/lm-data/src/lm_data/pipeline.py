@@ -1,4 +1,4 @@
-"""Assemble datatrove stages from a `PipelineConfig` and run them on an executor.
+"""Assemble datatrove stages from a `CurationConfig` and run them on an executor.
 
 Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and completion markers):
   filter        read -> extract -> URL -> language -> quality -> decontam -> work/filtered
@@ -15,7 +15,6 @@ document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text) in `ski
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -41,7 +40,8 @@ from datatrove.pipeline.dedup import (
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
-from lm_data.config import PipelineConfig
+from lm_core.config import write_resolved
+from lm_data.config import CurationConfig
 from lm_data.decontam import Decontamination
 from lm_data.dedup import SentenceDedup, sent_dedup_config
 from lm_data.extraction import Extraction, make_extractor
@@ -110,7 +110,7 @@ class _Layout:
         return lambda name: self("work", method, name)
 
 
-def _reader(cfg: PipelineConfig, out: _Layout, files: list[Path]) -> PipelineStep:
+def _reader(cfg: CurationConfig, out: _Layout, files: list[Path]) -> PipelineStep:
     root = Path(os.path.commonpath([str(f.parent) for f in files]))
     paths_file = out("work", "input_files.txt")
     Path(paths_file).parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def _reader(cfg: PipelineConfig, out: _Layout, files: list[Path]) -> PipelineSte
                limit=inp.limit)
 
 
-def _filter_steps(cfg: PipelineConfig, out: _Layout) -> list[PipelineStep]:
+def _filter_steps(cfg: CurationConfig, out: _Layout) -> list[PipelineStep]:
     steps: list[PipelineStep] = []
     if cfg.input.format == "warc" and cfg.extract.extractor != "none":
         steps.append(Extraction(make_extractor(cfg.extract), exclusion_writer=out.excluded("extraction")))
@@ -151,7 +151,7 @@ class _Dedup:
     filter: PipelineStep
 
 
-def _dedups(cfg: PipelineConfig, out: _Layout) -> list[_Dedup]:
+def _dedups(cfg: CurationConfig, out: _Layout) -> list[_Dedup]:
     """The enabled dedup methods in the order they run: exact, MinHash, sentence."""
     d, lang = cfg.dedup, cfg.quality.language
     dedups = []
@@ -176,7 +176,7 @@ def _dedups(cfg: PipelineConfig, out: _Layout) -> list[_Dedup]:
     return dedups
 
 
-def build_stages(cfg: PipelineConfig) -> list[Stage]:
+def build_stages(cfg: CurationConfig) -> list[Stage]:
     """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written.
 
     Each dedup method's signatures are computed at the end of the stage before it, over exactly the
@@ -206,7 +206,7 @@ def build_stages(cfg: PipelineConfig) -> list[Stage]:
     return stages
 
 
-def make_executor(cfg: PipelineConfig, stage: Stage, index: int, depends: PipelineExecutor | None) -> PipelineExecutor:
+def make_executor(cfg: CurationConfig, stage: Stage, index: int, depends: PipelineExecutor | None) -> PipelineExecutor:
     """The datatrove executor of one stage; `logs/<index>_<stage>/` holds its stats and markers."""
     ex = cfg.executor
     logging_dir = str(Path(cfg.output.dir).resolve() / "logs" / f"{index}_{stage.name}")
@@ -227,11 +227,11 @@ def make_executor(cfg: PipelineConfig, stage: Stage, index: int, depends: Pipeli
     return RayPipelineExecutor(workers=ex.workers, **common, **ex.ray)
 
 
-def run(cfg: PipelineConfig) -> Path:
+def run(cfg: CurationConfig) -> Path:
     """Run (or resume) the pipeline; returns the run folder. Finished tasks are skipped."""
     root = Path(cfg.output.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    (root / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    write_resolved(cfg, root, "config.toml")
     stages = build_stages(cfg)
     executor = None
     for i, stage in enumerate(stages):

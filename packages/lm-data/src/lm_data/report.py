@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from lm_core import InputError
+
 logger = logging.getLogger(__name__)
 
 # datatrove step names (substring) -> folder under excluded/
@@ -63,7 +65,7 @@ def _read_stats(path: Path) -> list[dict]:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a datatrove stats file ({e})") from e
+        raise InputError(f"{path}: not a datatrove stats file ({e})") from e
 
 
 def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
@@ -198,7 +200,7 @@ def _funnel_png(r: dict, path: Path) -> bool:
 def write_report(run_dir: str | Path) -> Path:
     """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md.
 
-    Raises `FileNotFoundError` or `ValueError` naming the folder or file when `run_dir` is not a run.
+    Raises `FileNotFoundError` or `InputError` (a ValueError) naming the folder or file when `run_dir` is not a run.
     """
     r = collect(run_dir)
     if r["accounted"] != r["records_read"]:

@@ -37,6 +37,7 @@ from torch.distributed.checkpoint.state_dict import (
     set_optimizer_state_dict,
 )
 
+from lm_core import InputError
 from lm_dist.config import CheckpointConfig
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
@@ -155,16 +156,16 @@ class SafeFileSystemReader(FileSystemReader):
 
 
 def read_meta(path: Path) -> dict[str, Any]:
-    """A committed checkpoint's `meta.json`; a broken one is a ValueError naming the file."""
+    """A committed checkpoint's `meta.json`; a broken one is an InputError naming the file."""
     meta_path = path / META
     try:
         meta = json.loads(meta_path.read_text())
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{meta_path} not found: not a checkpoint lm-dist wrote") from e
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{meta_path}: not valid JSON: {e}") from e
+        raise InputError(f"{meta_path}: not valid JSON: {e}") from e
     if not isinstance(meta, dict) or not isinstance(meta.get("step"), int):
-        raise ValueError(f"{meta_path}: expected a JSON object with an integer 'step'")
+        raise InputError(f"{meta_path}: expected a JSON object with an integer 'step'")
     return meta
 
 
@@ -331,10 +332,11 @@ def load_model(checkpoint: str | Path) -> Transformer:
     path = resolve_checkpoint(checkpoint)
     meta = read_meta(path)
     if "model_config" not in meta:
-        raise ValueError(f"{path / META}: field 'model_config' missing")
+        raise InputError(f"{path / META}: field 'model_config' missing")
     dtype = getattr(torch, str(meta.get("param_dtype", "float32")), None)
     if not isinstance(dtype, torch.dtype):  # meta.json is data: never getattr into torch blindly
-        raise ValueError(f"{path / META}: param_dtype {meta['param_dtype']!r} is not a torch dtype")
+        raise InputError(f"{path / META}: param_dtype {meta['param_dtype']!r} "
+                         "is not a torch dtype")
     with torch.device("meta"):
         model = Transformer(ModelConfig.from_dict(meta["model_config"]))
     model.to_empty(device="cpu")

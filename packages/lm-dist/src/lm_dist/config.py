@@ -13,15 +13,13 @@ the wrong type or an invalid one raises `ConfigError` naming `[section].field`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
-
+from lm_core import ConfigError
+from lm_core import config as core_config
 from lm_model import PRESETS, ModelConfig
 
 PP_SCHEDULES = ("GPipe", "1F1B", "Interleaved1F1B", "LoopedBFS", "InterleavedZeroBubble",
@@ -29,34 +27,6 @@ PP_SCHEDULES = ("GPipe", "1F1B", "Interleaved1F1B", "LoopedBFS", "InterleavedZer
 """Pipeline schedules of `torch.distributed.pipelining` that lm-dist accepts."""
 MULTI_STAGE_SCHEDULES = ("Interleaved1F1B", "LoopedBFS", "InterleavedZeroBubble", "ZBVZeroBubble")
 """Schedules that put several (virtual) stages on each pipeline rank."""
-
-
-class ConfigError(ValueError):
-    """A run config (file, table or field) that cannot be used; the message names it."""
-
-
-@functools.cache
-def _adapter(cls: type) -> pydantic.TypeAdapter:
-    return pydantic.TypeAdapter(cls)
-
-
-def _describe(error: Any, prefix: tuple[str, ...] = ()) -> str:
-    """One pydantic error as `section.field: message`."""
-    where = ".".join(str(part) for part in (*prefix, *error["loc"]))
-    if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
-        message = str(error["ctx"]["error"])
-        return message if not where or message.startswith(where) else f"{where}: {message}"
-    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
-    return f"{where}: {error['msg']}{got}"
-
-
-def _validate(cls: type, values: dict[str, Any], prefix: tuple[str, ...] = ()) -> Any:
-    """`cls` from `values`, each coerced to (or rejected by) its field's type; pydantic runs
-    `__post_init__` too. Unknown keys must be checked before: pydantic ignores them."""
-    try:
-        return _adapter(cls).validate_python(values)
-    except pydantic.ValidationError as e:
-        raise ConfigError("; ".join(_describe(err, prefix) for err in e.errors())) from None
 
 
 def _positive(obj: Any, *names: str) -> None:
@@ -84,13 +54,9 @@ class ModelSection:
 
     def build(self) -> ModelConfig:
         """The preset with the overrides, coerced to ModelConfig's field types (a TOML or flag
-        string "false" is False, not a truthy string); unknown fields raise ValueError."""
-        known = {f.name for f in dataclasses.fields(ModelConfig)}
-        unknown = sorted(set(self.overrides) - known)
-        if unknown:
-            raise ConfigError(f"model.overrides: unknown ModelConfig field(s) {unknown}; "
-                              f"known: {sorted(known)}")
-        return _validate(ModelConfig, {**PRESETS[self.preset], **self.overrides}, ("model", "overrides"))
+        string "false" is False, not a truthy string); an unknown field is a ConfigError."""
+        return core_config.from_dict(ModelConfig, {**PRESETS[self.preset], **self.overrides},
+                                     where="model.overrides")
 
 
 @dataclass(kw_only=True)
@@ -339,80 +305,37 @@ class TrainConfig:
                              f"parallel.pp_microbatches {self.parallel.microbatches}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Nested dicts that TOML can hold (tuples as lists, None left out)."""
+        return core_config.to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         """Build from nested dicts (a TOML file), rejecting unknown tables and keys by name."""
-        sections = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(sections))
-        if unknown:
-            raise ConfigError(f"unknown config table(s) {unknown}; known: {sorted(sections)}")
-        for name, value in values.items():
-            if name == "run_dir":
-                continue
-            section_cls = _SECTION_TYPES[name]
-            if not isinstance(value, dict):
-                raise ConfigError(f"config [{name}] must be a table, got {value!r}")
-            known = {f.name for f in dataclasses.fields(section_cls)}
-            bad = sorted(set(value) - known)
-            if bad:
-                raise ConfigError(f"unknown field(s) {bad} in [{name}]; known: {sorted(known)}")
-        return _validate(cls, values)
+        return core_config.from_dict(cls, values)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> TrainConfig:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} not found")
-        try:
-            values = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:  # its message ends "(at line L, column C)"
-            raise ConfigError(f"{path}: not valid TOML: {e}") from None
-        try:
-            return cls.from_dict(values)
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
+        return core_config.load(cls, path)
 
     def to_toml(self) -> str:
-        return _to_toml(self.to_dict())
+        return core_config.to_toml(self)
 
 
-_SECTION_TYPES: dict[str, type] = {
-    "model": ModelSection, "parallel": ParallelConfig, "optim": OptimizerConfig,
-    "schedule": ScheduleConfig, "data": DataConfig, "train": TrainingConfig,
-    "checkpoint": CheckpointConfig, "metrics": MetricsConfig,
-}
+@dataclass(kw_only=True)
+class ExportConfig:
+    """`lm-dist export`: a committed checkpoint as a Hugging Face directory."""
 
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} to TOML")
-
-
-def _to_toml(values: dict[str, Any], prefix: str = "") -> str:
-    """TOML for nested dicts of scalars; None values are left out (they mean 'default')."""
-    lines, tables = [], []
-    for key, value in values.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        elif value is not None:
-            lines.append(f"{key} = {_toml_value(value)}")
-    out = "\n".join(lines) + ("\n" if lines else "")
-    for key, value in tables:
-        name = f"{prefix}{key}"
-        out += f"\n[{name}]\n" + _to_toml(value, prefix=f"{name}.")
-    return out
+    checkpoint: Path
+    """A step-N folder, a checkpoints folder or a run directory (its latest committed one)."""
+    output: Path
+    """The Hugging Face directory to write (config.json, model.safetensors)."""
+    tokenizer_dir: Path | None = None
+    """Copy this directory's tokenizer files in (None: a directory without a tokenizer)."""
+    dtype: Literal["float32", "bfloat16"] | None = None
+    """Cast the weights to this dtype (None: as trained)."""
 
 
 __all__ = [
-    "CheckpointConfig", "ConfigError", "DataConfig", "MetricsConfig", "ModelSection", "OptimizerConfig",
+    "CheckpointConfig", "ConfigError", "DataConfig", "ExportConfig", "MetricsConfig", "ModelSection", "OptimizerConfig",
     "ParallelConfig", "ScheduleConfig", "TrainConfig", "TrainingConfig",
 ]
