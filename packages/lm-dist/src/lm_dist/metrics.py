@@ -1,4 +1,5 @@
-"""Rank-0 metrics: `metrics.jsonl`, wandb (offline by default), TensorBoard, a progress bar.
+"""Rank-0 metrics: `metrics.jsonl`, wandb (offline by default), TensorBoard, a progress bar;
+`read_metrics(run_dir)` reads a run's `metrics.jsonl` back.
 
 Throughput is reported per step and per device; MFU divides the model FLOPs done per
 second per device (`ModelConfig.flops_per_token`) by a peak FLOP/s that is looked up for
@@ -9,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import resource
 import sys
 import time
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -183,12 +187,104 @@ def _init_tensorboard(run_dir: Path):
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 
+@dataclass(kw_only=True)
+class RunMetrics:
+    """A run's `metrics.jsonl`, read back by `read_metrics`."""
+
+    path: Path
+    """The metrics.jsonl file."""
+    train: list[dict[str, Any]] = field(default_factory=list)
+    """Training rows (those with `loss`) by step. A resumed run logs again the steps after
+    its checkpoint: the last row of a step wins."""
+    val: list[dict[str, Any]] = field(default_factory=list)
+    """Validation rows (those with `val_loss`) by step, the last row of a step winning."""
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    """(line number, reason) of each line that could not be read, e.g. the half-written last
+    line of a killed run."""
+    val_tokens_per_byte: float | None = None
+    """Tokens per byte of the validation shards (from their manifest), if it is known."""
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The run's figures: last `step` and `loss`, last `val_loss` (and, where the
+        validation shards record their bytes, `val_bits_per_byte`), and the medians of
+        `tokens_per_s` and `mfu` over the logged steps after the first (which pays for
+        compilation and warm-up)."""
+        figures: dict[str, float] = {}
+        if self.train:
+            figures.update(step=self.train[-1]["step"], loss=self.train[-1]["loss"])
+        for key in ("tokens_per_s", "mfu"):
+            values = sorted(r[key] for r in self.train[1:] if r.get(key) is not None)
+            if values:
+                figures[f"median_{key}"] = values[len(values) // 2]
+        if self.val:
+            figures["val_loss"] = loss = self.val[-1]["val_loss"]
+            if self.val_tokens_per_byte is not None:
+                # nats per token -> bits per byte (the tokens include the bos/eos markers).
+                figures["val_bits_per_byte"] = loss * self.val_tokens_per_byte / math.log(2)
+        return figures
+
+
+def _by_step(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted({row["step"]: row for row in rows}.values(), key=lambda row: row["step"])
+
+
+def _val_tokens_per_byte(run_dir: Path) -> float | None:
+    """num_tokens / num_bytes of the validation shards named in the run's resolved config.
+
+    The loss is the mean over `metrics.val_batches` batches, so the bits per byte derived
+    from it are the whole validation set's only when those batches cover it.
+    """
+    config = run_dir / "config.toml"
+    if not config.is_file():
+        return None
+    val_path = tomllib.loads(config.read_text()).get("data", {}).get("val_path")
+    manifest = Path(val_path) / "manifest.json" if val_path else None
+    if manifest is None or not manifest.is_file():
+        return None
+    values = json.loads(manifest.read_text())
+    if not values.get("num_bytes"):
+        return None
+    return values["num_tokens"] / values["num_bytes"]
+
+
+def read_metrics(run_dir: str | Path) -> RunMetrics:
+    """The training and validation rows of `<run_dir>/metrics.jsonl` and the run's final
+    figures. A line that is not a JSON object with a `step` is skipped, counted in
+    `skipped` and logged (a killed run can leave its last line half written)."""
+    run_dir = Path(run_dir)
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found (has the run in {run_dir} logged a step?)")
+    rows, skipped = [], []
+    # Split on "\n" only: str.splitlines() would also break at U+2028 inside a string.
+    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            skipped.append((n, f"not valid JSON: {e}"))
+            continue
+        if not isinstance(row, dict) or not isinstance(row.get("step"), int):
+            skipped.append((n, "not a JSON object with an integer 'step'"))
+            continue
+        rows.append(row)
+    for n, reason in skipped:
+        logger.warning("%s:%d: skipped: %s", path, n, reason)
+    return RunMetrics(path=path, train=_by_step([r for r in rows if "loss" in r]),
+                      val=_by_step([r for r in rows if "val_loss" in r]), skipped=skipped,
+                      val_tokens_per_byte=_val_tokens_per_byte(run_dir))
+
+
 __all__ = [
     "GPU_PEAK_BF16",
     "MetricsLogger",
+    "RunMetrics",
     "measure_matmul_peak",
     "peak_flops",
     "peak_memory_gib",
+    "read_metrics",
     "reset_peak_memory",
     "set_matmul_precision",
 ]

@@ -37,7 +37,7 @@ from lm_dist.metrics import (
 )
 from lm_dist.optim import build_optimizer, build_scheduler, clip_grad_norm_
 from lm_dist.parallelize import parallelize
-from lm_dist.pipeline import build_schedule, split_stage, stage_ids
+from lm_dist.pipeline_parallel import build_schedule, split_stage, stage_ids
 from lm_model import ModelConfig, Transformer
 
 logger = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ def forward_backward(model: Model, inputs: torch.Tensor, targets: torch.Tensor,
 
 
 @torch.no_grad()
-def evaluate(model: Model, shards: TokenShards, cfg: TrainConfig, mesh: Mesh) -> float:
+def validation_loss(model: Model, shards: TokenShards, cfg: TrainConfig, mesh: Mesh) -> float:
     """Mean loss over the first `metrics.val_batches` batches of the held-out shards."""
     loader = TokenLoader(shards, seq_len=cfg.data.seq_len, batch_size=cfg.data.batch_size,
                          dp_rank=mesh.dp_rank, dp_size=mesh.parallel.dp, shuffle=False)
@@ -470,7 +470,8 @@ def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResu
             t0 = time.perf_counter()
             val_due = cfg.metrics.val_interval and run.step % cfg.metrics.val_interval == 0
             if run.val_shards is not None and (val_due or last) and _can_validate(cfg):
-                result.val_losses[run.step] = evaluate(run.model, run.val_shards, cfg, run.mesh)
+                loss = validation_loss(run.model, run.val_shards, cfg, run.mesh)
+                result.val_losses[run.step] = loss
                 metrics.log(run.step, {"val_loss": result.val_losses[run.step]})
             # Never checkpoint in the middle of a non-finite streak.
             if save_due and not run.bad_in_a_row:
@@ -489,4 +490,5 @@ def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResu
     return result
 
 
-__all__ = ["TrainResult", "build_model", "cross_entropy", "evaluate", "initial_state", "train"]
+__all__ = ["TrainResult", "build_model", "cross_entropy", "initial_state", "train",
+           "validation_loss"]
