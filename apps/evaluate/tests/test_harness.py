@@ -10,8 +10,9 @@ import pytest
 
 pytest.importorskip("lm_eval")
 
-from lm_evaluate import HarnessConfig, Scorer, load_model_dir, run_piqa
+from lm_evaluate import HarnessConfig, Scorer, run_piqa
 from lm_evaluate.harness import LMModelHarness, run_harness
+from lm_model.hf import load_dir
 
 N = 8
 
@@ -87,7 +88,7 @@ def test_harness_runs_local_tasks_and_agrees_with_our_scorer(model_dir, task_dir
     assert set(results) == {"piqa_local", "text_local", "gsm8k_local"}
 
     # Same prompts, same scorer: lm-eval's PIQA accuracy equals lm-evaluate's own.
-    model, tok = load_model_dir(model_dir, device="cpu")
+    model, tok = load_dir(model_dir, device="cpu")
     ours = run_piqa(Scorer(model, tok), data_dir / "eval" / "piqa-valid.jsonl",
                     data_dir / "eval" / "piqa-valid-labels.lst", limit=N)["metrics"]
     assert results["piqa_local"]["acc,none"] == pytest.approx(ours["acc"])

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lm_evaluate import Scorer, load_model_dir
+from lm_evaluate import Scorer
+from lm_model.hf import load_dir
 
 
 def _largest_logits(scorer: Scorer, run) -> tuple[object, int]:
@@ -19,7 +20,7 @@ def _largest_logits(scorer: Scorer, run) -> tuple[object, int]:
 
 
 def test_logits_are_bounded_and_scores_unchanged(model_dir):
-    model, tok = load_model_dir(model_dir, device="cpu")
+    model, tok = load_dir(model_dir, device="cpu")
     vocab, window = model.config.vocab_size, model.config.max_seq_len
     ids = [10 + i % (vocab - 10) for i in range(4 * window)]  # four full windows, one batch
     bound = 8 * vocab  # a head call may cover at most 8 positions

@@ -7,12 +7,13 @@ import math
 import pytest
 import torch
 
-from lm_evaluate import Scorer, TokenRequest, bits_per_byte, load_model_dir, perplexity
+from lm_evaluate import Scorer, TokenRequest, bits_per_byte, perplexity
+from lm_model.hf import load_dir
 
 
 @pytest.fixture(scope="module")
 def scorer(model_dir) -> Scorer:
-    model, tok = load_model_dir(model_dir, device="cpu")
+    model, tok = load_dir(model_dir, device="cpu")
     return Scorer(model, tok, batch_size=3)
 
 
@@ -78,7 +79,7 @@ def test_bits_per_byte_matches_a_hand_computation(scorer):
 def _trained_scorer(model_dir, data_dir, *, window: int, steps: int) -> Scorer:
     """The fixture model after `steps` AdamW steps on Shakespeare (past the evaluated part) in
     `window`-token sequences, scoring `window`-token windows."""
-    model, tok = load_model_dir(model_dir, device="cpu")
+    model, tok = load_dir(model_dir, device="cpu")
     text = (data_dir / "pretrain" / "tinyshakespeare.txt").read_text()[100_000:400_000]
     ids = torch.tensor(tok.encode(text))
     torch.manual_seed(0)

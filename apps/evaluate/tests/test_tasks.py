@@ -12,7 +12,7 @@ from lm_evaluate import (
     Scorer,
     choice_accuracy,
     last_number,
-    load_model_dir,
+    load_scorer,
     run_gsm8k,
     run_lambada,
     run_mmlu,
@@ -30,8 +30,7 @@ from lm_evaluate.gsm8k import normalize_number
 
 @pytest.fixture(scope="module")
 def scorer(model_dir) -> Scorer:
-    model, tok = load_model_dir(model_dir, device="cpu")
-    return Scorer(model, tok, batch_size=8)
+    return load_scorer(model_dir, device="cpu", batch_size=8)
 
 
 class Oracle(Scorer):

@@ -64,3 +64,13 @@ def test_assistant_mask_covers_exactly_the_replies_and_their_end_of_turn(hf):
     unmasked = hf.decode([i for i, m in zip(ids, mask, strict=True) if not m])
     assert "1236591" not in unmasked and "🎉" not in unmasked
     assert unmasked.count(ASSISTANT) == 2  # the role token is prompt, not target
+
+
+def test_directory_carries_the_stop_tokens_for_generation(tok_dir):
+    """eos and the end-of-turn token, as transformers reads them (and lm_model.hf.stop_ids)."""
+    tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+    saved = json.loads((tok_dir / "generation_config.json").read_text())
+    eos, eot = tok.token_to_id(EOS), tok.token_to_id(END_OF_TURN)
+    assert saved == {"bos_token_id": tok.token_to_id(BOS), "eos_token_id": [eos, eot],
+                     "pad_token_id": tok.token_to_id(PAD)}
+    assert transformers.GenerationConfig.from_pretrained(tok_dir).eos_token_id == [eos, eot]

@@ -3,28 +3,27 @@
 `ChatModel.start(messages, sampling)` renders the tokenizer's chat template, checks the
 context window, and returns a `Generation` that yields text pieces as lm-model's KV-cache
 `generate` samples tokens. Text is decoded incrementally so a multi-byte character split
-across byte-level tokens is emitted only once complete; generation stops on the end-of-turn
-token, eos, a stop string (never emitted, nor any text after it) or the token budget.
+across byte-level tokens is emitted only once complete; generation stops on a stop token (the
+directory's `generation_config.json` eos ids: eos and end of turn for lm-tok tokenizers), a
+stop string (never emitted, nor any text after it) or the token budget.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lm_model import Transformer, generate, load_hf
-from lm_model.hf import inference_placement
+from lm_model import Transformer, generate
+from lm_model import hf as lm_hf
 
 logger = logging.getLogger(__name__)
 
 #: Seeds are 64-bit signed integers in torch (and in most JSON clients); larger ones overflow.
 MAX_SEED = 2**63 - 1
-#: Tokens that end an assistant turn besides the tokenizer's eos (lm-tok's is `<|eot|>`).
-END_OF_TURN_TOKENS = ("<|eot|>", "<|im_end|>", "<|eot_id|>", "<|end|>")
 
 
 @dataclass(kw_only=True)
@@ -221,33 +220,25 @@ class Generation:
 class ChatModel:
     """An lm-model with its tokenizer and chat template, loaded from a Hugging Face directory."""
 
-    def __init__(self, model: Transformer, tokenizer: Any, name: str) -> None:
+    def __init__(self, model: Transformer, tokenizer: Any, name: str,
+                 stop_ids: Iterable[int]) -> None:
         if not getattr(tokenizer, "chat_template", None):
             raise ValueError(f"{name}: the tokenizer has no chat template (tokenizer_config.json)")
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.name = name
-        vocab = tokenizer.get_vocab()
-        self.stop_ids = {vocab[t] for t in END_OF_TURN_TOKENS if t in vocab}
-        if tokenizer.eos_token_id is not None:
-            self.stop_ids.add(int(tokenizer.eos_token_id))
+        self.stop_ids = set(stop_ids)
         if not self.stop_ids:
-            raise ValueError(f"{name}: the tokenizer has neither an eos nor an end-of-turn token")
+            raise ValueError(f"{name}: no stop tokens: a reply would never end")
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str | None = None, dtype: str = "auto",
              name: str | None = None) -> ChatModel:
         """`dtype="auto"`: bfloat16 on CUDA, float32 on CPU."""
-        from transformers import PreTrainedTokenizerFast
-
         directory = Path(directory)
-        device, torch_dtype = inference_placement(device, dtype)
-        if not (directory / "tokenizer.json").is_file():
-            raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model "
-                                    "with save_hf(model, dir, tokenizer_dir=...)")
-        model = load_hf(directory, dtype=torch_dtype, device=device)
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
-        return cls(model, tokenizer, name or directory.resolve().name)
+        stops = lm_hf.stop_ids(directory)  # first: a directory without them fails fast
+        model, tokenizer = lm_hf.load_dir(directory, device=device, dtype=dtype)
+        return cls(model, tokenizer, name or directory.resolve().name, stops)
 
     @property
     def context_length(self) -> int:

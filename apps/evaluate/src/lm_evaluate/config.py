@@ -20,7 +20,9 @@ class InputError(ValueError):
     """An evaluation file or model directory that cannot be used; the message names it."""
 
 
-TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k")
+TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k", "heldout")
+#: What `lm-evaluate run` runs unless told otherwise: the tasks whose files have defaults.
+DEFAULT_TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k")
 
 #: Where each task's files live under `--data-dir` (the workspace's shared data by default).
 DEFAULT_FILES = {
@@ -40,14 +42,25 @@ class EvalConfig:
 
     model: Path
     """Hugging Face model directory with tokenizer files (`save_hf(..., tokenizer_dir=)`)."""
-    tasks: tuple[str, ...] = TASKS
-    """Tasks to run: wikitext (bits-per-byte, perplexity), lambada, piqa, mmlu, gsm8k."""
+    tasks: tuple[str, ...] = DEFAULT_TASKS
+    """Tasks to run: wikitext (bits-per-byte, perplexity), lambada, piqa, mmlu, gsm8k, and
+    heldout (bits-per-byte of your own `heldout` files)."""
     data_dir: Path = Path("../shared/data")
     """Folder the default task files are found under."""
     files: dict[str, Path] = field(default_factory=dict)
-    """Per-file overrides of DEFAULT_FILES, e.g. {"piqa": Path("my/piqa.jsonl")}."""
+    """Per-file overrides of DEFAULT_FILES, e.g. {"piqa": Path("my/piqa.jsonl")}; piqa and
+    piqa_labels (one 0/1 label per question, in order) are given together or not at all."""
+    heldout: tuple[Path, ...] = ()
+    """Held-out text for the heldout task: text files (.txt, .txt.gz), each one document, or
+    JSONL files of documents (.jsonl, .jsonl.gz, .json.gz; their `heldout_field`)."""
+    heldout_field: str = "text"
+    """heldout: the field of a JSONL record that holds the document's text."""
+    heldout_chars: int | None = None
+    """heldout: score only the first N characters of each document (default: all of it)."""
     limit: int | None = None
     """Use only the first N records of each task (for MMLU: of each subject; for wikitext: articles)."""
+    task_limits: dict[str, int] = field(default_factory=dict)
+    """Per-task limits that replace `limit` for those tasks, e.g. {"piqa": 200, "gsm8k": 20}."""
     output: Path | None = None
     """Folder for results.json and results.md (default: print only)."""
     batch_size: int = 16
@@ -80,7 +93,21 @@ class EvalConfig:
         bad_files = sorted(set(self.files) - set(DEFAULT_FILES))
         if bad_files:
             raise ConfigError(f"files: unknown keys {bad_files} (known: {sorted(DEFAULT_FILES)})")
-        for name in ("limit", "max_length", "stride"):
+        if ("piqa" in self.files) != ("piqa_labels" in self.files):
+            # The labels pair with the questions line by line: one file of a pair from here and
+            # the other from data_dir would score against the wrong answers.
+            raise ConfigError("files: give piqa and piqa_labels together (the labels file pairs "
+                              "with the questions file line by line)")
+        bad_limits = sorted(set(self.task_limits) - set(TASKS))
+        if bad_limits:
+            raise ConfigError(f"task_limits: unknown tasks {bad_limits} "
+                              f"(choose from {list(TASKS)})")
+        for task, value in self.task_limits.items():
+            if value < 1:
+                raise ConfigError(f"task_limits.{task}: must be >= 1, got {value}")
+        if "heldout" in self.tasks and not self.heldout:
+            raise ConfigError("heldout: the heldout task needs at least one file of held-out text")
+        for name in ("limit", "max_length", "stride", "heldout_chars"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{name}: must be >= 1, got {value}")
@@ -91,6 +118,10 @@ class EvalConfig:
         if self.gsm8k_shots < 0 or self.gsm8k_max_new_tokens < 1:
             raise ConfigError("gsm8k_shots must be >= 0 and gsm8k_max_new_tokens >= 1")
 
+    def limit_of(self, task: str) -> int | None:
+        """The record limit of `task`: its `task_limits` entry, else `limit`."""
+        return self.task_limits.get(task, self.limit)
+
     def path(self, key: str) -> Path:
         """The file of `key`: its override, else DEFAULT_FILES under data_dir."""
         return Path(self.files.get(key, self.data_dir / DEFAULT_FILES[key]))
@@ -98,7 +129,7 @@ class EvalConfig:
     def check_files(self) -> None:
         """Fail before loading the model if a task's file is missing."""
         needed = {"wikitext": ["wikitext"], "lambada": ["lambada"], "piqa": ["piqa", "piqa_labels"],
-                  "mmlu": ["mmlu"], "gsm8k": ["gsm8k"]}
+                  "mmlu": ["mmlu"], "gsm8k": ["gsm8k"], "heldout": []}
         if self.gsm8k_prompt == "fewshot" and self.gsm8k_shots:
             needed["gsm8k"].append("gsm8k_train")
         if not (self.model / "config.json").is_file():
@@ -108,6 +139,12 @@ class EvalConfig:
                 if not self.path(key).is_file():
                     raise FileNotFoundError(f"{task}: {self.path(key)} not found "
                                             f"(set --data-dir or --files {key} PATH)")
+        for path in self.heldout if "heldout" in self.tasks else ():
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"heldout: {path} not found")
+        if not (self.model / "generation_config.json").is_file():
+            raise FileNotFoundError(f"model: {self.model / 'generation_config.json'} not found "
+                                    "(its eos_token_id lists where generation stops)")
 
 
 @dataclass(kw_only=True)

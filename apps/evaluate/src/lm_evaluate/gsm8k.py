@@ -69,14 +69,15 @@ def _prompt_ids(scorer: Scorer, question: str, prefix: str, chat: bool) -> list[
 def run_gsm8k(scorer: Scorer, path: Path, *, train_path: Path | None = None, shots: int = 5,
               chat: bool = False, max_new_tokens: int = 256, limit: int | None = None,
               progress: bool = False) -> dict[str, Any]:
-    """exact_match: the last number of the generation; strict_match: the number after ####."""
+    """exact_match: the last number of the generation; strict_match: the number after ####.
+
+    A reply ends at the scorer's stop ids (eos, and the end of turn of a chat template) or,
+    few-shot, where the model starts the next question."""
     prefix = ""
     if not chat and shots:
         if train_path is None:
             raise ConfigError("gsm8k: few-shot prompts need the train file")
         prefix = fewshot_prefix(read_jsonl(train_path, shots), str(train_path))
-    eot = scorer.tokenizer.convert_tokens_to_ids("<|eot|>") if chat else None
-    stop_ids = [eot] if isinstance(eot, int) and eot != scorer.tokenizer.unk_token_id else []
     records = read_jsonl(path, limit)
     exact = strict = 0
     samples = []
@@ -86,7 +87,7 @@ def run_gsm8k(scorer: Scorer, path: Path, *, train_path: Path | None = None, sho
         target = reference_answer(field(record, "answer", where), where)
         reply = scorer.generate_text(_prompt_ids(scorer, question, prefix, chat),
                                      max_new_tokens=max_new_tokens,
-                                     stop=() if chat else FEWSHOT_STOP, stop_ids=stop_ids)
+                                     stop=() if chat else FEWSHOT_STOP)
         exact += last_number(reply) == target
         strict += strict_number(reply) == target
         if len(samples) < 3:

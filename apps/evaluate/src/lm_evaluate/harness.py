@@ -30,7 +30,7 @@ except ImportError as e:  # pragma: no cover - depends on the environment
     raise ImportError("the lm-eval adapter needs the harness extra: pip install 'lm-evaluate[harness]'") from e
 
 from lm_evaluate.config import HarnessConfig
-from lm_evaluate.scorer import Scorer, TokenRequest, cut_at_stop, load_model_dir
+from lm_evaluate.scorer import TokenRequest, cut_at_stop, load_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -44,11 +44,10 @@ class LMModelHarness(TemplateLM):
         super().__init__()
         if kwargs:
             logger.warning("lm-model ignores model_args %s", sorted(kwargs))
-        model, tokenizer = load_model_dir(pretrained, device=device, dtype=dtype)
         batch = 16 if str(batch_size).startswith("auto") else int(batch_size)
-        self.scorer = Scorer(model, tokenizer, batch_size=batch,
-                             max_length=int(max_length) if max_length else None)
-        self.tokenizer = tokenizer
+        self.scorer = load_scorer(pretrained, device=device, dtype=dtype, batch_size=batch,
+                                  max_length=int(max_length) if max_length else None)
+        self.tokenizer = self.scorer.tokenizer
         self._device = self.scorer.device
         self.pretrained = str(pretrained)
 

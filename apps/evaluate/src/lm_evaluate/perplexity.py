@@ -1,16 +1,20 @@
-"""Held-out perplexity and bits-per-byte with sliding windows (WikiText-2 by default)."""
+"""Held-out perplexity and bits-per-byte with sliding windows: WikiText-2, or your own
+held-out text (the `heldout` task: text files or JSONL of documents)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lm_evaluate.data import read_text
+from lm_evaluate.config import InputError
+from lm_evaluate.data import field, read_jsonl, read_text
 from lm_evaluate.scorer import Scorer, bits_per_byte
 
 _ARTICLE_TITLE = re.compile(r"^ = [^=].* = $")
+_JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz")
 
 
 def wikitext_articles(text: str) -> list[str]:
@@ -56,3 +60,30 @@ def run_wikitext(scorer: Scorer, path: Path, *, limit: int | None = None,
     metrics = perplexity(scorer, articles, stride=stride)
     return {"task": "wikitext", "n": len(articles), "unit": "articles", "metrics": metrics,
             "files": [str(path)]}
+
+
+def heldout_documents(paths: Sequence[Path], *, text_field: str = "text",
+                      max_chars: int | None = None, limit: int | None = None) -> list[str]:
+    """The documents of `paths` in order: a JSONL file's records' `text_field`, or a text
+    file whole; the first `limit` of them, each cut to its first `max_chars` characters."""
+    docs: list[str] = []
+    for path in map(Path, paths):
+        if path.name.endswith(_JSONL_SUFFIXES):
+            docs += [field(r, text_field, f"{path}: record {i}")
+                     for i, r in enumerate(read_jsonl(path), start=1)]
+        else:
+            docs.append(read_text(path))
+    docs = docs[:limit]
+    return [d[:max_chars] for d in docs] if max_chars else docs
+
+
+def run_heldout(scorer: Scorer, paths: Sequence[Path], *, text_field: str = "text",
+                max_chars: int | None = None, limit: int | None = None,
+                stride: int | None = None) -> dict[str, Any]:
+    """Bits-per-byte (and perplexities) of held-out documents, e.g. a book kept out of training."""
+    docs = heldout_documents(paths, text_field=text_field, max_chars=max_chars, limit=limit)
+    if not any(docs):
+        raise InputError(f"heldout: no text in {[str(p) for p in paths]}")
+    metrics = perplexity(scorer, docs, stride=stride)
+    return {"task": "heldout", "n": len(docs), "unit": "documents", "metrics": metrics,
+            "files": [str(p) for p in paths]}

@@ -8,12 +8,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lm_evaluate.choice import run_mmlu, run_piqa
+from lm_evaluate.choice import piqa_questions, run_mmlu, run_piqa
 from lm_evaluate.config import EvalConfig
 from lm_evaluate.gsm8k import run_gsm8k
 from lm_evaluate.lambada import run_lambada
-from lm_evaluate.perplexity import run_wikitext
-from lm_evaluate.scorer import Scorer, load_model_dir
+from lm_evaluate.perplexity import run_heldout, run_wikitext
+from lm_evaluate.scorer import Scorer, load_scorer
 
 logger = logging.getLogger(__name__)
 
@@ -24,32 +24,44 @@ HEADLINE = {
     "piqa": ("acc", "acc_norm"),
     "mmlu": ("acc", "acc_norm"),
     "gsm8k": ("exact_match", "strict_match"),
+    "heldout": ("bits_per_byte", "token_perplexity"),
 }
 
 
 def run_task(task: str, scorer: Scorer, cfg: EvalConfig, progress: bool = False) -> dict[str, Any]:
+    limit = cfg.limit_of(task)
     if task == "wikitext":
-        return run_wikitext(scorer, cfg.path("wikitext"), limit=cfg.limit, stride=cfg.stride)
+        return run_wikitext(scorer, cfg.path("wikitext"), limit=limit, stride=cfg.stride)
+    if task == "heldout":
+        return run_heldout(scorer, cfg.heldout, text_field=cfg.heldout_field,
+                           max_chars=cfg.heldout_chars, limit=limit, stride=cfg.stride)
     if task == "lambada":
-        return run_lambada(scorer, cfg.path("lambada"), limit=cfg.limit)
+        return run_lambada(scorer, cfg.path("lambada"), limit=limit)
     if task == "piqa":
-        return run_piqa(scorer, cfg.path("piqa"), cfg.path("piqa_labels"), limit=cfg.limit)
+        return run_piqa(scorer, cfg.path("piqa"), cfg.path("piqa_labels"), limit=limit)
     if task == "mmlu":
         return run_mmlu(scorer, cfg.path("mmlu"), split=cfg.mmlu_split, shots=cfg.mmlu_shots,
-                        limit=cfg.limit, subjects=cfg.mmlu_subjects)
+                        limit=limit, subjects=cfg.mmlu_subjects)
     if task == "gsm8k":
         return run_gsm8k(scorer, cfg.path("gsm8k"), train_path=cfg.path("gsm8k_train"),
                          shots=cfg.gsm8k_shots, chat=cfg.gsm8k_prompt == "chat",
-                         max_new_tokens=cfg.gsm8k_max_new_tokens, limit=cfg.limit, progress=progress)
+                         max_new_tokens=cfg.gsm8k_max_new_tokens, limit=limit, progress=progress)
     raise ValueError(f"unknown task {task!r}")
+
+
+def check_inputs(cfg: EvalConfig) -> None:
+    """Fail before the model loads: a task file is missing, or PIQA's labels do not pair
+    with its questions (the error names the labels file and both counts)."""
+    cfg.check_files()
+    if "piqa" in cfg.tasks:
+        piqa_questions(cfg.path("piqa"), cfg.path("piqa_labels"))
 
 
 def evaluate(cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
     """Every task of `cfg` on its model; returns (and, with `output`, writes) the results."""
-    cfg.check_files()
-    model, tokenizer = load_model_dir(cfg.model, device=cfg.device, dtype=cfg.dtype)
-    scorer = Scorer(model, tokenizer, batch_size=cfg.batch_size, max_length=cfg.max_length,
-                    progress=progress)
+    check_inputs(cfg)
+    scorer = load_scorer(cfg.model, device=cfg.device, dtype=cfg.dtype,
+                         batch_size=cfg.batch_size, max_length=cfg.max_length, progress=progress)
     results = []
     for task in cfg.tasks:
         start = time.perf_counter()
@@ -58,7 +70,7 @@ def evaluate(cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
         logger.info("%s: %s", task, result["metrics"])
         results.append(result)
     report = {"model": str(cfg.model), "limit": cfg.limit, "max_length": scorer.max_length,
-              "parameters": model.num_params(), "results": results}
+              "parameters": scorer.model.num_params(), "results": results}
     if cfg.output is not None:
         write_report(report, cfg.output)
     return report

@@ -16,30 +16,10 @@ import torch
 from tqdm.auto import tqdm
 
 from lm_evaluate.config import ConfigError, InputError
-from lm_model import Transformer, generate, load_hf
-from lm_model.hf import inference_placement
+from lm_model import Transformer, generate
+from lm_model import hf as lm_hf
 
 logger = logging.getLogger(__name__)
-
-
-
-def load_model_dir(directory: str | Path, *, device: str | None = None,
-                   dtype: str = "auto") -> tuple[Transformer, object]:
-    """The model and tokenizer of a Hugging Face directory written by `save_hf(..., tokenizer_dir=)`;
-    `dtype="auto"`: bfloat16 on CUDA, float32 on CPU."""
-    from transformers import PreTrainedTokenizerFast
-
-    directory = Path(directory)
-    device, torch_dtype = inference_placement(device, dtype)
-    if not (directory / "tokenizer.json").is_file():
-        raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model with "
-                                "save_hf(model, dir, tokenizer_dir=...)")
-    model = load_hf(directory, dtype=torch_dtype, device=device)
-    model.eval()
-    tokenizer = PreTrainedTokenizerFast.from_pretrained(str(directory))
-    # Windows are cut to the model's context here; transformers' length warning is noise.
-    tokenizer.model_max_length = 1 << 62
-    return model, tokenizer
 
 
 @dataclass
@@ -60,7 +40,7 @@ class Scorer:
 
     def __init__(self, model: Transformer, tokenizer: object, *, batch_size: int = 16,
                  max_length: int | None = None, progress: bool = False,
-                 max_logit_elements: int = 1 << 26) -> None:
+                 max_logit_elements: int = 1 << 26, stop_ids: Sequence[int] = ()) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_logit_elements < 1:
@@ -78,6 +58,8 @@ class Scorer:
         self.bos_id = _token_id(tokenizer, "bos_token_id")
         self.eos_id = _token_id(tokenizer, "eos_token_id")
         self.pad_id = _token_id(tokenizer, "pad_token_id", default=self.eos_id)
+        #: Where generation ends: eos and the model directory's other stop ids (end of turn).
+        self.stop_ids = {self.eos_id, *map(int, stop_ids)}
 
     # -- text helpers ----------------------------------------------------------------------
     def encode(self, text: str) -> list[int]:
@@ -186,13 +168,14 @@ class Scorer:
     def generate_text(self, prompt_ids: Sequence[int], *, max_new_tokens: int,
                       stop: Sequence[str] = (), stop_ids: Sequence[int] = (),
                       temperature: float = 0.0, seed: int | None = None) -> str:
-        """Continuation of `prompt_ids` (greedy by default), cut at the first stop string or token."""
+        """Continuation of `prompt_ids` (greedy by default), cut at the first stop string or at
+        a stop token: the scorer's `stop_ids` or the extra ones given here."""
         room = self.model.config.max_seq_len - max_new_tokens
         if room < 1:
             raise ConfigError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt "
                              f"(max_seq_len {self.model.config.max_seq_len})")
         prompt = list(prompt_ids)[-room:]
-        stops = {self.eos_id, *stop_ids}
+        stops = self.stop_ids | set(stop_ids)
         out: list[int] = []
         text = ""
         for token in generate(self.model, prompt, max_new_tokens, temperature=temperature,
@@ -206,6 +189,17 @@ class Scorer:
             if any(s in text for s in stop):
                 break
         return cut_at_stop(text, stop)
+
+
+def load_scorer(directory: str | Path, *, device: str | None = None, dtype: str = "auto",
+                batch_size: int = 16, max_length: int | None = None,
+                progress: bool = False) -> Scorer:
+    """A `Scorer` over a model directory opened by lm-model's one loader (`load_dir`), whose
+    generations stop at the directory's stop ids (`generation_config.json`)."""
+    stops = lm_hf.stop_ids(directory)  # first: a directory without them fails before loading
+    model, tokenizer = lm_hf.load_dir(directory, device=device, dtype=dtype)
+    return Scorer(model, tokenizer, batch_size=batch_size, max_length=max_length,
+                  progress=progress, stop_ids=stops)
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lm_align.errors import InputError
+from lm_tok.chat import ROLE_TOKENS
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ def self_instruct(record: Any) -> list[Example]:
     return out
 
 
-_ROLES = ("system", "user", "assistant")
+_ROLES = tuple(ROLE_TOKENS)  # the roles lm-tok's chat template renders
 
 
 def _messages(value: Any, where: str) -> list[Message]:

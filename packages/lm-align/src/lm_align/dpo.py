@@ -13,7 +13,7 @@ from typing import Any
 
 from lm_align.config import DPORunConfig, trainer_kwargs
 from lm_align.data import load_splits
-from lm_align.hf_dir import load_model, load_tokenizer, save_output
+from lm_align.hf_dir import load_model, load_tokenizer, save_output, stop_ids
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def run_dpo(cfg: DPORunConfig) -> dict[str, Any]:
     the trainer's `train` metrics and the `data` counts."""
     from trl import DPOConfig, DPOTrainer
 
+    stops = stop_ids(cfg.model)
     splits = load_splits(cfg.data, "preference")
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model)
@@ -46,8 +47,8 @@ def run_dpo(cfg: DPORunConfig) -> dict[str, Any]:
                 after["reward_accuracy"], before["reward_margin"], after["reward_margin"])
     metrics = {"stage": "dpo", "beta": cfg.beta, "loss_type": cfg.loss_type, "before": before,
                "after": after, "train": result.metrics, "data": splits.report()}
-    save_output(trainer, tokenizer, cfg.output, run_config=cfg, stage="dpo", metrics=metrics,
-                skipped=splits.skipped)
+    save_output(trainer, tokenizer, cfg.output, stops=stops, run_config=cfg, stage="dpo",
+                metrics=metrics, skipped=splits.skipped)
     return metrics
 
 

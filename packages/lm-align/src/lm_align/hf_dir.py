@@ -1,15 +1,20 @@
 """Reading and writing the Hugging Face directories the stages hand each other.
 
-Weights are read with safetensors only and never with remote code. An output directory
-holds the model, the tokenizer with its chat template, a generation config that stops on
-the end-of-turn token as well as eos, `metrics.json`, the resolved run config and the
-skipped records; transformers' pickled `training_args.bin` is replaced by JSON.
+Weights are read with safetensors only and never with remote code. The tokenizer and the
+stop tokens come from the input directory through lm-model's loader (`lm_model.hf`), the
+same as lm-chat and lm-evaluate read them; the model itself loads through transformers'
+`AutoModelForCausalLM`, which is what trl trains. An output directory holds the model, the
+tokenizer with its chat template, a generation config whose eos_token_id is the input's
+stop ids (eos and the end-of-turn token for lm-tok tokenizers), `metrics.json`, the resolved
+run config and the skipped records; transformers' pickled `training_args.bin` is replaced
+by JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,18 +22,14 @@ from typing import Any
 import torch
 
 from lm_align.errors import InputError
+from lm_model import hf as lm_hf
 
 logger = logging.getLogger(__name__)
-
-END_OF_TURN = "<|eot|>"
-"""lm-tok's end-of-turn token; any other chat tokenizer's is found from its eos."""
 
 
 def load_tokenizer(directory: Path, *, need_generation_blocks: bool = False) -> Any:
     """The directory's tokenizer, checked for a chat template (and its generation blocks)."""
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+    tokenizer = lm_hf.load_tokenizer(directory)
     template = tokenizer.chat_template
     if not isinstance(template, str):
         raise InputError(f"{directory}: the tokenizer has no chat template (train it with lm-tok)")
@@ -40,6 +41,12 @@ def load_tokenizer(directory: Path, *, need_generation_blocks: bool = False) -> 
     return tokenizer
 
 
+def stop_ids(directory: Path) -> list[int]:
+    """Where the input model's replies end (its `generation_config.json`); read before
+    training, so a directory without them fails at once and not after the run."""
+    return lm_hf.stop_ids(directory)
+
+
 def load_model(directory: Path) -> Any:
     """A `transformers` causal LM in float32 from safetensors (training precision is the
     trainer's business: bf16 autocast where the device has it)."""
@@ -49,21 +56,14 @@ def load_model(directory: Path) -> Any:
         directory, dtype=torch.float32, use_safetensors=True, trust_remote_code=False)
 
 
-def stop_token_ids(tokenizer: Any) -> list[int]:
-    """eos and, when the vocabulary has it, the end-of-turn token: where a reply ends."""
-    ids = [tokenizer.eos_token_id]
-    eot = tokenizer.convert_tokens_to_ids(END_OF_TURN)
-    if isinstance(eot, int) and eot != tokenizer.unk_token_id and eot not in ids:
-        ids.append(eot)
-    return ids
-
-
-def save_output(trainer: Any, tokenizer: Any, output: Path, *, run_config: Any, stage: str,
-                metrics: dict[str, Any], skipped: list[dict[str, Any]]) -> Path:
-    """Write the trained model as a Hugging Face directory plus the run's records (rank 0)."""
+def save_output(trainer: Any, tokenizer: Any, output: Path, *, stops: Sequence[int],
+                run_config: Any, stage: str, metrics: dict[str, Any],
+                skipped: list[dict[str, Any]]) -> Path:
+    """Write the trained model as a Hugging Face directory plus the run's records (rank 0);
+    `stops` (the input's `stop_ids`) become the generation config's eos_token_id."""
     model = trainer.accelerator.unwrap_model(trainer.model)
     generation = model.generation_config
-    generation.eos_token_id = stop_token_ids(tokenizer)
+    generation.eos_token_id = list(stops)
     generation.pad_token_id = tokenizer.pad_token_id
     generation.bos_token_id = tokenizer.bos_token_id
     trainer.save_model(str(output))  # every rank takes part (FSDP gathers the full state dict)

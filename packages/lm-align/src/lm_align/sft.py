@@ -12,7 +12,7 @@ from typing import Any
 
 from lm_align.config import SFTRunConfig, trainer_kwargs
 from lm_align.data import load_splits
-from lm_align.hf_dir import load_model, load_tokenizer, save_output
+from lm_align.hf_dir import load_model, load_tokenizer, save_output, stop_ids
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     `train` metrics and the `data` counts."""
     from trl import SFTConfig, SFTTrainer
 
+    stops = stop_ids(cfg.model)
     splits = load_splits(cfg.data, "sft")
     tokenizer = load_tokenizer(cfg.model, need_generation_blocks=cfg.assistant_only_loss)
     model = load_model(cfg.model)
@@ -42,8 +43,8 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     logger.info("held-out SFT loss %.4f -> %.4f", before["loss"], after["loss"])
     metrics = {"stage": "sft", "before": before, "after": after, "train": result.metrics,
                "data": splits.report()}
-    save_output(trainer, tokenizer, cfg.output, run_config=cfg, stage="sft", metrics=metrics,
-                skipped=splits.skipped)
+    save_output(trainer, tokenizer, cfg.output, stops=stops, run_config=cfg, stage="sft",
+                metrics=metrics, skipped=splits.skipped)
     return metrics
 
 

@@ -3,6 +3,10 @@
 The export is a rename (the RoPE layouts already agree), written as a Llama model, or as
 Qwen3 when QK-norm is on. `save_hf` and `load_hf` need only safetensors; `verify_hf` loads
 the directory with transformers (the `lm-model[hf]` extra) and compares logits.
+
+`load_dir` is the one way to open a model directory for inference (chat, evaluation): the
+model placed by `inference_placement` and its tokenizer; `stop_ids` reads where generation
+stops from `generation_config.json`, which lm-tok writes into every tokenizer directory.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -20,8 +24,12 @@ from safetensors.torch import load_file, save_file
 from lm_model.config import ModelConfig, RopeScaling
 from lm_model.model import Transformer
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
 logger = logging.getLogger(__name__)
 
+GENERATION_CONFIG_JSON = "generation_config.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                    "chat_template.jinja", "generation_config.json")
 
@@ -242,6 +250,9 @@ def save_hf(model: Transformer, out_dir: str | Path, *, dtype: torch.dtype | Non
         for name in TOKENIZER_FILES:
             if (tokenizer_dir / name).is_file():
                 shutil.copy2(tokenizer_dir / name, out / name)
+        if not (tokenizer_dir / GENERATION_CONFIG_JSON).is_file():
+            logger.warning("%s has no %s: chat and evaluation (stop_ids) will refuse %s",
+                           tokenizer_dir, GENERATION_CONFIG_JSON, out)
         token_ids = _special_token_ids(tokenizer_dir)
     hf_config = to_hf_config(model.config, dtype=dtype, token_ids=token_ids)
     (out / "config.json").write_text(json.dumps(hf_config, indent=2) + "\n")
@@ -330,6 +341,57 @@ def load_hf(directory: str | Path, *, dtype: torch.dtype | None = None,
         raise ValueError(f"{directory}: missing tensors {missing}, unexpected tensors {unexpected}")
     model.init_buffers(device)
     return model
+
+
+def stop_ids(directory: str | Path) -> list[int]:
+    """The token ids that end generated text: `generation_config.json`'s eos_token_id (an id
+    or a list of them). For lm-tok tokenizers that is eos and the end-of-turn token."""
+    path = Path(directory) / GENERATION_CONFIG_JSON
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} not found: it names the tokens where generation stops (eos_token_id); lm-tok "
+            "writes it into every tokenizer directory and save_hf(..., tokenizer_dir=) copies it")
+    data = _read_json(path)
+    eos = data.get("eos_token_id") if isinstance(data, dict) else None
+    ids = [eos] if isinstance(eos, int) else eos
+    if (not isinstance(ids, list) or not ids
+            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ids)):
+        raise ValueError(f"{path}: eos_token_id must be a token id or a non-empty list of them, "
+                         f"got {eos!r}")
+    return list(dict.fromkeys(ids))
+
+
+def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
+    """The tokenizer of a model or tokenizer directory (`tokenizer.json` and its config) as
+    transformers' `PreTrainedTokenizerFast`: no code from the directory runs. Needs the
+    `lm-model[hf]` extra."""
+    try:
+        from transformers import PreTrainedTokenizerFast
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError("load_tokenizer needs transformers: pip install 'lm-model[hf]'") from e
+    directory = Path(directory)
+    if not (directory / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{directory / 'tokenizer.json'} not found: export the model "
+                                "with save_hf(model, dir, tokenizer_dir=...)")
+    return PreTrainedTokenizerFast.from_pretrained(str(directory))
+
+
+def load_dir(directory: str | Path, *, device: str | None = None,
+             dtype: str = "auto") -> tuple[Transformer, PreTrainedTokenizerFast]:
+    """The model (in eval mode) and tokenizer of a directory written by `save_hf(...,
+    tokenizer_dir=)`, for inference: placement by `inference_placement` (`dtype="auto"`:
+    bfloat16 on CUDA, float32 on CPU). Needs the `lm-model[hf]` extra."""
+    directory = Path(directory)
+    tokenizer = load_tokenizer(directory)  # before the weights: a missing file fails fast
+    device, torch_dtype = inference_placement(device, dtype)
+    model = load_hf(directory, dtype=torch_dtype, device=device).eval()
+    if len(tokenizer) > model.config.vocab_size:
+        raise ValueError(f"{directory}: the tokenizer has {len(tokenizer)} tokens, more than the "
+                         f"model's vocab_size of {model.config.vocab_size}")
+    # Callers keep inputs within the model's context themselves (chat refuses a long prompt,
+    # evaluation slides windows); the tokenizer's own limit would only warn about long texts.
+    tokenizer.model_max_length = 1 << 62
+    return model, tokenizer
 
 
 def verify_hf(model: Transformer, directory: str | Path, *, atol: float = 1e-5,

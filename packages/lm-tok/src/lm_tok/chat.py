@@ -24,6 +24,10 @@ END_OF_TURN = "<|eot|>"
 """Closes every chat turn; a chat model stops generating here."""
 
 ROLE_TOKENS = {"system": SYSTEM, "user": USER, "assistant": ASSISTANT}
+"""The roles a conversation may hold, and the token that opens each one's turn."""
+STOP_TOKENS = (EOS, END_OF_TURN)
+"""Where generated text ends: saved as `generation_config.json`'s eos_token_id in every
+tokenizer directory, which is what `lm_model.hf.stop_ids` reads."""
 #: lm-tok's special tokens in id order: they take ids 0..6 of every trained tokenizer.
 SPECIAL_TOKENS = (BOS, EOS, PAD, SYSTEM, USER, ASSISTANT, END_OF_TURN)
 

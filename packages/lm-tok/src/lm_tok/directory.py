@@ -3,6 +3,8 @@
     tokenizer.json           the `tokenizers` pipeline (NFC?, split rule, byte-level BPE)
     tokenizer_config.json    bos/eos/pad, model_max_length, the chat template
     special_tokens_map.json  bos/eos/pad and the chat-role tokens, for older loaders
+    generation_config.json   the stop tokens (eos and end of turn) of a model using it;
+                             `lm_model.hf.save_hf(..., tokenizer_dir=)` copies it to the model
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from lm_tok.chat import BOS, CHAT_TEMPLATE, EOS, PAD, SPECIAL_TOKENS
+from lm_tok.chat import BOS, CHAT_TEMPLATE, EOS, PAD, SPECIAL_TOKENS, STOP_TOKENS
 from lm_tok.config import InputError, TokenizerConfig
 
 TOKENIZER_JSON = "tokenizer.json"
 TOKENIZER_CONFIG_JSON = "tokenizer_config.json"
 SPECIAL_TOKENS_MAP_JSON = "special_tokens_map.json"
+GENERATION_CONFIG_JSON = "generation_config.json"
 
 
 def tokenizer_config(cfg: TokenizerConfig) -> dict:
@@ -40,6 +43,18 @@ def tokenizer_config(cfg: TokenizerConfig) -> dict:
     }
 
 
+def generation_config(tokenizer: Tokenizer) -> dict:
+    """transformers' generation defaults for a model using `tokenizer`: it stops at eos and
+    at the end of a chat turn. lm-tok owns these tokens, so it writes this file; the model
+    directory gets a copy, and lm-model, lm-chat and lm-evaluate read the ids from there."""
+    ids = {t: tokenizer.token_to_id(t) for t in (BOS, PAD, *STOP_TOKENS)}
+    missing = [t for t, i in ids.items() if i is None]
+    if missing:
+        raise InputError(f"tokenizer: special tokens {missing} are missing")
+    return {"bos_token_id": ids[BOS], "eos_token_id": [ids[t] for t in STOP_TOKENS],
+            "pad_token_id": ids[PAD]}
+
+
 def save_tokenizer(tokenizer: Tokenizer, directory: str | Path, config: TokenizerConfig | None = None) -> Path:
     """Write `tokenizer` as a directory that transformers and `tokenizers` both load."""
     cfg = config or TokenizerConfig(vocab_size=max(tokenizer.get_vocab_size(), 300))
@@ -53,6 +68,8 @@ def save_tokenizer(tokenizer: Tokenizer, directory: str | Path, config: Tokenize
     (d / TOKENIZER_CONFIG_JSON).write_text(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
     stm = {k: tc[k] for k in ("bos_token", "eos_token", "pad_token", "additional_special_tokens")}
     (d / SPECIAL_TOKENS_MAP_JSON).write_text(json.dumps(stm, indent=2, ensure_ascii=False) + "\n")
+    generation = json.dumps(generation_config(tokenizer), indent=2)
+    (d / GENERATION_CONFIG_JSON).write_text(generation + "\n")
     return d
 
 
