@@ -2,9 +2,9 @@
 from the pipeline's TOML file or a flag, and arrives in the config the stage hands the package."""
 
 import pytest
+
 from lm_core import ConfigError
 from lm_core.config import load, read_toml, write_resolved
-
 from lm_pipeline.cli import main
 from lm_pipeline.config import PRESETS, PipelineConfig
 from lm_pipeline.pipeline import check

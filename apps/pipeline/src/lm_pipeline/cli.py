@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 from lm_core.cli import Command
 from lm_core.cli import main as cli_main
-
 from lm_pipeline.config import PipelineConfig
 from lm_pipeline.pipeline import main as run_pipeline
 

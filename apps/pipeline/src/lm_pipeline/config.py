@@ -45,7 +45,8 @@ OWNED: dict[str, dict[str, str]] = {
     "dpo": {"model": "the sft stage's hf/", "output": "<run_dir>/dpo/hf",
             "data.train": "the dpo/ files"},
     "eval": {"model": "each of the base, SFT and DPO models", "output": "<run_dir>/eval",
-             "data_dir": "the data stage's folder", "files": "the eval/ files"},
+             "data_dir": "the data's folder", "files": "the eval/ files",
+             "heldout": "the data stage's held-out book"},
 }
 """Per section, the dotted fields its stage fills in (and from what): setting one is an error."""
 
@@ -217,8 +218,8 @@ DEFAULTS: dict[str, Any] = {
                   "max_length": 256, "logging_steps": 6},
     },
     # GSM8K through the chat template, for the SFT and DPO models (the base model skips it).
-    "eval": {"tasks": ["piqa", "gsm8k"], "gsm8k_prompt": "chat", "limit": 50,
-             "gsm8k_max_new_tokens": 128},
+    "eval": {"tasks": ["heldout", "piqa", "gsm8k"], "gsm8k_prompt": "chat",
+             "task_limits": {"piqa": 200, "gsm8k": 20}, "gsm8k_max_new_tokens": 128},
     "chat": {"temperature": 0.0, "max_new_tokens": 128},  # greedy: a reproducible report
 }
 """The pipeline's choices where they differ from the packages' defaults (the demo run)."""
@@ -239,7 +240,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "dpo": {"train": {"max_steps": 4, "learning_rate": 1e-5, "per_device_train_batch_size": 4,
                           "per_device_eval_batch_size": 4, "max_length": 96, "logging_steps": 1},
                 "data": {"max_train_examples": 32, "max_eval_examples": 8}},
-        "eval": {"limit": 10, "gsm8k_max_new_tokens": 16},
+        "eval": {"task_limits": {"piqa": 10, "gsm8k": 2}, "gsm8k_max_new_tokens": 16,
+                 "heldout_chars": 20_000},
         "chat": {"max_new_tokens": 16},
     },
     # The default: DEFAULTS as they are.
@@ -260,7 +262,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                           "per_device_train_batch_size": 16, "per_device_eval_batch_size": 16,
                           "max_length": 1024, "logging_steps": 30},
                 "data": {"max_train_examples": 1000}},
-        "eval": {"limit": 500, "gsm8k_max_new_tokens": 256},
+        "eval": {"task_limits": {"piqa": 500, "gsm8k": 200}, "gsm8k_max_new_tokens": 256},
     },
 }
 """Named runs: plain override dicts on top of DEFAULTS, in the sections' own field names."""

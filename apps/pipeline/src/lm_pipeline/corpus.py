@@ -11,12 +11,12 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import lm_data
 import lm_tok
+from lm_core.jsonl import iter_jsonl
 from lm_pipeline.config import PipelineConfig, package_config
 
 logger = logging.getLogger(__name__)
@@ -29,18 +29,6 @@ def _files(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.name.endswith(suffixes))
-
-
-def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Records of a JSONL(.gz) file; split on "\\n" only (texts may hold U+2028)."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f.read().split("\n"), 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not valid JSON: {e}") from e
 
 
 def strip_gutenberg(text: str) -> str:
@@ -56,7 +44,7 @@ def _write_books(books: list[Path], out: Path, max_chars: int) -> tuple[int, int
     docs = chars = 0
     with gzip.open(out, "wt", encoding="utf-8") as f:
         for path in books:
-            for record in iter_jsonl(path):
+            for _, record in iter_jsonl(path):
                 if "text" not in record:
                     raise ValueError(f"{path}: record {record.get('id', '?')} has no 'text' field")
                 text = strip_gutenberg(record["text"])
@@ -98,6 +86,11 @@ def eval_files(cfg: PipelineConfig) -> list[Path]:
     return _files(cfg.source / "eval", JSONL_SUFFIXES)
 
 
+def heldout_file(cfg: PipelineConfig) -> Path:
+    """The held-out book(s): validation loss and bits-per-byte, never trained on."""
+    return cfg.stage_dir("data") / "heldout.jsonl.gz"
+
+
 def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     src = cfg.source
     train, heldout, reports = [], [], {}
@@ -115,8 +108,8 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
         train.append(out / "books-train.jsonl.gz")
     if not held:
         raise FileNotFoundError(f"{src / 'books'}: a held-out book is needed for validation")
-    summary["books_heldout"] = _write_books(held, out / "heldout.jsonl.gz", cfg.books.max_book_chars)
-    heldout.append(out / "heldout.jsonl.gz")
+    summary["books_heldout"] = _write_books(held, heldout_file(cfg), cfg.books.max_book_chars)
+    heldout.append(heldout_file(cfg))
     corpus = {"train": [str(p) for p in train], "heldout": [str(p) for p in heldout]}
     (out / "corpus.json").write_text(json.dumps(corpus, indent=2) + "\n")
     summary["corpus_files"] = len(train)

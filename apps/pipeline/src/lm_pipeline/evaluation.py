@@ -11,9 +11,9 @@ from typing import Any
 import torch
 
 from lm_chat import ChatModel, SamplingConfig
-from lm_evaluate import EvalConfig, Scorer, evaluate, load_model_dir, perplexity
+from lm_evaluate import EvalConfig, evaluate
 from lm_pipeline.config import PipelineConfig, package_config
-from lm_pipeline.corpus import iter_jsonl
+from lm_pipeline.corpus import heldout_file
 
 logger = logging.getLogger(__name__)
 
@@ -25,13 +25,8 @@ def model_dir(cfg: PipelineConfig, stage: str) -> Path:
     return cfg.stage_dir(stage) / "hf"
 
 
-def _heldout_text(cfg: PipelineConfig) -> list[str]:
-    corpus = json.loads((cfg.stage_dir("data") / "corpus.json").read_text())
-    return [r["text"] for p in corpus["heldout"] for r in iter_jsonl(Path(p))]
-
-
 def _eval_files(cfg: PipelineConfig) -> dict[str, str]:
-    """The task files of the data's eval/ folder, by lm-evaluate's file keys."""
+    """The task files of the data's eval/ folder, under lm-evaluate's file keys."""
     found = {}
     for key, pattern in (("piqa", "piqa*.jsonl*"), ("piqa_labels", "piqa*-labels.lst"),
                          ("gsm8k", "gsm8k*.jsonl*")):
@@ -43,39 +38,32 @@ def _eval_files(cfg: PipelineConfig) -> dict[str, str]:
 
 def eval_config(cfg: PipelineConfig, name: str) -> EvalConfig:
     """lm-evaluate on model `name` (base, sft or dpo): the `[eval]` section with the stage's
-    paths; the base model is not asked chat questions (GSM8K through the chat template)."""
+    paths. The base model skips gsm8k (asked through the chat template) and any task whose
+    files the data lacks."""
     files = _eval_files(cfg)
     owned = {"model": str(model_dir(cfg, MODELS[name])), "output": str(cfg.stage_dir("eval") / name),
-             "data_dir": str(cfg.source), "files": files}
+             "data_dir": str(cfg.source), "files": files, "heldout": [str(heldout_file(cfg))]}
     ec = package_config(EvalConfig, cfg, "eval", owned)
-    tasks = tuple(t for t in ec.tasks if (t != "gsm8k" or name != "base")
-                  and all(k in files for k in TASK_FILES.get(t, (t,))))
-    return dataclasses.replace(ec, tasks=tasks)
-
-
-TASK_FILES = {"piqa": ("piqa", "piqa_labels"), "gsm8k": ("gsm8k",)}
-
-
-def evaluate_model(cfg: PipelineConfig, name: str) -> dict[str, Any]:
-    """Bits-per-byte on the held-out book, PIQA, and GSM8K for the chat models."""
-    ec = eval_config(cfg, name)
-    report = evaluate(ec)
-    row: dict[str, Any] = {"model": name, "parameters": report["parameters"]}
-    model, tokenizer = load_model_dir(ec.model)
-    row["heldout_bpb"] = perplexity(Scorer(model, tokenizer, batch_size=16),
-                                    _heldout_text(cfg))["bits_per_byte"]
-    for result in report["results"]:
-        for metric in ("acc", "acc_norm", "exact_match"):
-            if metric in result["metrics"]:
-                row[f"{result['task']}_{metric}"] = result["metrics"][metric]
-    return row
+    runs = {"piqa": "piqa" in files, "gsm8k": "gsm8k" in files and name != "base"}
+    return dataclasses.replace(ec, tasks=tuple(t for t in ec.tasks if runs.get(t, True)))
 
 
 def run_eval(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    rows = [evaluate_model(cfg, name) for name in MODELS]
+    rows = []
+    for name in MODELS:
+        report = evaluate(eval_config(cfg, name))
+        row = {"model": name, "parameters": report["parameters"]}
+        for result in report["results"]:
+            row |= {f"{result['task']}_{k}": v for k, v in result["metrics"].items()
+                    if k in HEADLINE}
+        rows.append(row)
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     return {"rows": rows}
+
+
+HEADLINE = ("bits_per_byte", "acc", "acc_norm", "exact_match")
+"""The metrics of each task that the results table shows."""
 
 
 def sampling_config(cfg: PipelineConfig) -> SamplingConfig:

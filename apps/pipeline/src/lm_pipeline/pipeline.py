@@ -8,7 +8,6 @@ import logging
 from pathlib import Path
 
 from lm_core.config import write_resolved
-
 from lm_pipeline import corpus, evaluation, training
 from lm_pipeline.config import PipelineConfig
 from lm_pipeline.report import run_report

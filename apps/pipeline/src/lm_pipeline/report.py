@@ -101,7 +101,8 @@ def build_report(cfg: PipelineConfig, out: Path) -> str:
             lines += [_table(rows, ["", *[k for k in rows[0] if k != ""]]), ""]
     rows = _stage_summary(cfg, "eval").get("rows", [])
     if rows:
-        columns = ["model", "heldout_bpb", "piqa_acc", "piqa_acc_norm", "gsm8k_exact_match"]
+        columns = ["model", "heldout_bits_per_byte", "piqa_acc", "piqa_acc_norm",
+                   "gsm8k_exact_match"]
         lines += ["## Evaluation", "", _table(rows, columns), ""]
     lines += ["## Sample chats (DPO model, greedy)", ""]
     for conv in _stage_summary(cfg, "chat").get("conversations", []):
