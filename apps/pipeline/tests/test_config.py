@@ -71,7 +71,8 @@ def test_flags_override_the_file_which_overrides_the_preset(deep_toml):
 
 @pytest.mark.wheel
 @pytest.mark.parametrize(("dotted", "value", "named"), [
-    ("sft.model", "/elsewhere", "sft.model"), ("pretrain.data.path", "/shards", "pretrain.data.path"),
+    ("sft.model", "/elsewhere", "sft.model"),
+    ("pretrain.data.path", "/shards", "pretrain.data.path"),
     ("encode.output", "/x", "encode.output"), ("data.input.paths", '["a.warc"]', "data.input"),
     ("pretrain.model.overrides.vocab_size", "99", "pretrain.model.overrides.vocab_size"),
 ])

@@ -77,6 +77,7 @@ def test_demo_pack_ships_with_its_provenance():
 
 
 def test_gutenberg_header_and_footer_are_stripped():
-    text = "Title\r\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\r\nChapter 1\r\nText.\r\n*** END OF THE PROJECT GUTENBERG EBOOK X ***\r\nLicence"
+    text = ("Title\r\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\r\nChapter 1\r\nText.\r\n"
+            "*** END OF THE PROJECT GUTENBERG EBOOK X ***\r\nLicence")
     assert strip_gutenberg(text) == "Chapter 1\r\nText."
     assert strip_gutenberg("plain text") == "plain text"

@@ -121,7 +121,8 @@ class PipelineConfig:
     """lm-evaluate EvalConfig fields (see `lm-evaluate run --help`) for the base, SFT and DPO
     models; the stage sets model, output, data_dir, files."""
     chat: dict[str, Any] = field(default_factory=dict)
-    """lm-chat SamplingConfig fields of the sample conversations (temperature, max_new_tokens, ...)."""
+    """lm-chat SamplingConfig fields of the sample conversations (temperature, max_new_tokens,
+    ...)."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -169,7 +170,8 @@ class PipelineConfig:
         if stage == "chat":
             values["chat_prompts"] = list(self.chat_prompts)
         return {"stage": stage, "config": values, "seed": self.seed,
-                "data": str(self.source.resolve()), "nproc": self.nproc if stage == "pretrain" else 1}
+                "data": str(self.source.resolve()),
+                "nproc": self.nproc if stage == "pretrain" else 1}
 
 
 def package_config(cls: type[T], cfg: PipelineConfig, name: str, owned: dict[str, Any], *,
@@ -180,7 +182,8 @@ def package_config(cls: type[T], cfg: PipelineConfig, name: str, owned: dict[str
     return from_dict(cls, values, where=name)
 
 
-PACKAGE_SECTIONS = ("corpus", "data", "tokenizer", "encode", "pretrain", "sft", "dpo", "eval", "chat")
+PACKAGE_SECTIONS = ("corpus", "data", "tokenizer", "encode", "pretrain", "sft", "dpo", "eval",
+                    "chat")
 """The sections that hold a (package's) config's fields."""
 
 

@@ -104,7 +104,8 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     summary: dict[str, Any] = {"lm_data": {k: r.get("totals", {}) for k, r in reports.items()}}
     if [b for b in books if b not in held]:
         summary["books_train"] = _write_books([b for b in books if b not in held],
-                                              out / "books-train.jsonl.gz", cfg.books.max_book_chars)
+                                              out / "books-train.jsonl.gz",
+                                              cfg.books.max_book_chars)
         train.append(out / "books-train.jsonl.gz")
     if not held:
         raise FileNotFoundError(f"{src / 'books'}: a held-out book is needed for validation")
@@ -118,7 +119,8 @@ def run_data(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
 
 def tokenizer_config(cfg: PipelineConfig, inputs: list[Path]) -> lm_tok.TokenizerTrainConfig:
     """`lm-tok train` on the corpus: the `[tokenizer]` section with the stage's paths."""
-    owned = {"inputs": [str(p) for p in inputs], "output": str(cfg.stage_dir("tokenize") / "tokenizer")}
+    owned = {"inputs": [str(p) for p in inputs],
+             "output": str(cfg.stage_dir("tokenize") / "tokenizer")}
     return package_config(lm_tok.TokenizerTrainConfig, cfg, "tokenizer", owned)
 
 
@@ -132,12 +134,15 @@ def encode_config(cfg: PipelineConfig, inputs: list[Path], split: str) -> lm_tok
 
 def run_tokenize(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     corpus = json.loads((cfg.stage_dir("data") / "corpus.json").read_text())
-    splits = {"train": [Path(p) for p in corpus["train"]], "val": [Path(p) for p in corpus["heldout"]]}
+    splits = {split: [Path(p) for p in corpus[key]]
+              for split, key in (("train", "train"), ("val", "heldout"))}
     tok_cfg = tokenizer_config(cfg, splits["train"])
-    tokenizer = lm_tok.train_tokenizer(list(tok_cfg.inputs), tok_cfg.tokenizer, progress=tok_cfg.progress,
-                                       text_field=tok_cfg.text_field, max_bytes=tok_cfg.max_bytes)
+    tokenizer = lm_tok.train_tokenizer(list(tok_cfg.inputs), tok_cfg.tokenizer,
+                                       text_field=tok_cfg.text_field, max_bytes=tok_cfg.max_bytes,
+                                       progress=tok_cfg.progress)
     lm_tok.save_tokenizer(tokenizer, tok_cfg.output, tok_cfg.tokenizer)
-    train, val = (lm_tok.encode_corpus(encode_config(cfg, files, split)) for split, files in splits.items())
+    train, val = (lm_tok.encode_corpus(encode_config(cfg, files, split))
+                  for split, files in splits.items())
     return {
         "vocab_size": tokenizer.get_vocab_size(),
         "train_tokens": train["num_tokens"], "train_documents": train["num_documents"],

@@ -41,7 +41,8 @@ def eval_config(cfg: PipelineConfig, name: str) -> EvalConfig:
     paths. The base model skips gsm8k (asked through the chat template) and any task whose
     files the data lacks."""
     files = _eval_files(cfg)
-    owned = {"model": str(model_dir(cfg, MODELS[name])), "output": str(cfg.stage_dir("eval") / name),
+    owned = {"model": str(model_dir(cfg, MODELS[name])),
+             "output": str(cfg.stage_dir("eval") / name),
              "data_dir": str(cfg.source), "files": files, "heldout": [str(heldout_file(cfg))]}
     ec = package_config(EvalConfig, cfg, "eval", owned)
     runs = {"piqa": "piqa" in files, "gsm8k": "gsm8k" in files and name != "base"}

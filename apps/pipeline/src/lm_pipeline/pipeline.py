@@ -31,7 +31,8 @@ def check(cfg: PipelineConfig) -> None:
     """Build every stage's package config before any stage runs, so that a bad field fails in
     seconds, not after pretraining. Paths a stage reads from an earlier one need not exist yet."""
     for name, files, fmt in corpus.web_runs(cfg):
-        corpus.curation_config(cfg, files, fmt, cfg.stage_dir("data") / name, corpus.eval_files(cfg))
+        corpus.curation_config(cfg, files, fmt, cfg.stage_dir("data") / name,
+                               corpus.eval_files(cfg))
     planned = [cfg.stage_dir("data") / "corpus.jsonl.gz"]  # what the data stage will write
     vocab_size = corpus.tokenizer_config(cfg, planned).tokenizer.vocab_size
     corpus.encode_config(cfg, planned, "train")

@@ -71,7 +71,8 @@ def _data_section(cfg: PipelineConfig, out: Path) -> list[str]:
         report = json.loads((run / "report.json").read_text())
         rows = report.get("filters") or []
         if rows:
-            lines += [_table(rows, [k for k in ("filter", "in", "out", "removed_share") if k in rows[0]]), ""]
+            columns = [k for k in ("filter", "in", "out", "removed_share") if k in rows[0]]
+            lines += [_table(rows, columns), ""]
     return lines
 
 
@@ -95,7 +96,8 @@ def build_report(cfg: PipelineConfig, out: Path) -> str:
         rows = [{"": when, **summary[when]} for when in ("before", "after") if when in summary]
         data = summary.get("data", {})
         lines += [f"## {stage.upper()}: {what}, before and after", "",
-                  f"{data.get('train_examples', '?')} training and {data.get('eval_examples', '?')} "
+                  f"{data.get('train_examples', '?')} training and "
+                  f"{data.get('eval_examples', '?')} "
                   f"held-out examples; {data.get('skipped', 0)} malformed records skipped.", ""]
         if rows:
             lines += [_table(rows, ["", *[k for k in rows[0] if k != ""]]), ""]
@@ -121,7 +123,8 @@ def run_report(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     (out / "report.md").write_text(text)
     body = markdown.markdown(text, extensions=["tables"])
     html = (f"<!doctype html><html><head><meta charset='utf-8'><title>lm-pipeline report</title>"
-            f"<style>body{{font-family:sans-serif;max-width:60rem;margin:auto}}table{{border-collapse:"
+            f"<style>body{{font-family:sans-serif;max-width:60rem;margin:auto}}"
+            f"table{{border-collapse:"
             f"collapse}}td,th{{border:1px solid #ccc;padding:2px 6px}}</style></head><body>{body}"
             f"</body></html>\n")
     (out / "report.html").write_text(html)
