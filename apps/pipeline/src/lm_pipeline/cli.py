@@ -22,12 +22,10 @@ def _run(cfg: PipelineConfig) -> int:
     return 0
 
 
-HELP = ("every stage, from raw crawl files to a chat model and its report (stages already done "
-        "are skipped). Each section holds a package's own config, any field of which can be set: "
-        "[data] `lm-data run`, [tokenizer] `lm-tok train`, [encode] `lm-tok encode`, [pretrain] "
-        "`lm-dist train`, [sft] `lm-align sft`, [dpo] `lm-align dpo`, [eval] `lm-evaluate run`, "
-        "[chat] lm-chat's sampling; their --help lists the fields. Below: the values the preset "
-        "gives.")
+HELP = ("every stage, raw crawl files to a chat model and its report (done stages are skipped); "
+        "[data] [tokenizer] [encode] [pretrain] [sft] [dpo] [eval] [chat] hold the configs of "
+        "lm-data run, lm-tok train/encode, lm-dist train, lm-align sft/dpo, lm-evaluate run and "
+        "lm-chat's sampling")
 
 COMMANDS = {"run": Command(PipelineConfig, _run, HELP)}
 
