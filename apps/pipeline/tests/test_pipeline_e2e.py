@@ -47,8 +47,8 @@ def untrained_heldout_bpb(run_dir) -> float:
     torch.manual_seed(0)
     untrained = Transformer(trained.config).eval()
     chars = PRESETS["micro"]["eval"]["heldout_chars"]
-    result = run_heldout(Scorer(untrained, tokenizer, batch_size=16),
-                         [run_dir / "data" / "heldout.jsonl.gz"], max_chars=chars)
+    heldout = json.loads((run_dir / "data" / "corpus.json").read_text())["heldout"]
+    result = run_heldout(Scorer(untrained, tokenizer, batch_size=16), heldout, max_chars=chars)
     return result["metrics"]["bits_per_byte"]
 
 
@@ -83,7 +83,7 @@ def test_micro_pipeline_end_to_end(tmp_path):
     assert (run_dir / "config.toml").is_file()  # the resolved config
     corpus = json.loads((run_dir / "data" / "corpus.json").read_text())
     assert len(corpus["train"]) >= 3 and corpus["heldout"]
-    assert (run_dir / "data" / "web-warc" / "report" / "report.md").is_file()
+    assert (run_dir / "data" / "corpus" / "report" / "report.md").is_file()
     assert (run_dir / "tokenize" / "tokenizer" / "tokenizer.json").is_file()
     manifest = json.loads((run_dir / "tokenize" / "shards-train" / "manifest.json").read_text())
     assert manifest["num_tokens"] > 10_000

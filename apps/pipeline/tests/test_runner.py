@@ -1,7 +1,6 @@
 import pytest
 
 from lm_pipeline.config import STAGES, PipelineConfig, demo_dir
-from lm_pipeline.corpus import strip_gutenberg
 from lm_pipeline.runner import MARKER, run_stages
 
 
@@ -74,10 +73,3 @@ def test_demo_pack_ships_with_its_provenance():
         stem = p.name.removesuffix("-labels.lst")
         assert p.name in readme or stem.split(".")[0] in readme, f"{p.name} has no provenance row"
     assert "BY-NC" not in readme  # non-commercial data never ships
-
-
-def test_gutenberg_header_and_footer_are_stripped():
-    text = ("Title\r\n*** START OF THE PROJECT GUTENBERG EBOOK X ***\r\nChapter 1\r\nText.\r\n"
-            "*** END OF THE PROJECT GUTENBERG EBOOK X ***\r\nLicence")
-    assert strip_gutenberg(text) == "Chapter 1\r\nText."
-    assert strip_gutenberg("plain text") == "plain text"

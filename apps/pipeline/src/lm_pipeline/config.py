@@ -8,7 +8,7 @@ are refused. A section's values are layered:
 
     package defaults <- DEFAULTS (the pipeline's choices) <- PRESETS[preset] <- file <- flags
 
-and checked against the package's config (`lm_pipeline.stages.check`) before any stage runs.
+and checked against the package's config (`lm_pipeline.pipeline.check`) before any stage runs.
 """
 
 from __future__ import annotations
@@ -32,9 +32,10 @@ SECTIONS = {"data": ("corpus", "data"), "tokenize": ("tokenizer", "encode"),
 """The config sections each stage's outputs depend on (what its cache key hashes)."""
 
 OWNED: dict[str, dict[str, str]] = {
+    "data": {"inputs": "the web/ and books/ files of the demo pack (or data_dir)",
+             "input": "the web/ and books/ files of the demo pack (or data_dir)",
+             "output.dir": "<run_dir>/data/<run>", "decontam.eval_files": "the eval/ files"},
     "tokenizer": {"inputs": "the data stage's corpus", "output": "<run_dir>/tokenize/tokenizer"},
-    "data": {"input": "the demo pack's (or data_dir's) web/ files",
-             "output.dir": "<run_dir>/data/web", "decontam.eval_files": "the eval/ files"},
     "encode": {"tokenizer": "the tokenize stage's tokenizer", "inputs": "the data stage's corpus",
                "output": "<run_dir>/tokenize/shards-{train,val}"},
     "pretrain": {"run_dir": "<run_dir>/pretrain/run", "data.path": "the training shards",
@@ -101,7 +102,7 @@ class PipelineConfig:
     (`--corpus.max_book_chars 60000`)."""
     data: dict[str, Any] = field(default_factory=dict)
     """lm-data CurationConfig fields, unchanged (see `lm-data run --help`), e.g.
-    `--data.language.languages '["en"]'`; the stage sets input, output.dir, decontam.eval_files."""
+    `--data.language.languages '["en"]'`; the stage sets inputs, output.dir, decontam.eval_files."""
     tokenizer: dict[str, Any] = field(default_factory=dict)
     """lm-tok TokenizerTrainConfig fields (see `lm-tok train --help`), e.g.
     `--tokenizer.tokenizer.vocab_size 16384`; the stage sets inputs, output."""
@@ -119,7 +120,7 @@ class PipelineConfig:
     stage sets model, output, data.train."""
     eval: dict[str, Any] = field(default_factory=dict)
     """lm-evaluate EvalConfig fields (see `lm-evaluate run --help`) for the base, SFT and DPO
-    models; the stage sets model, output, data_dir, files."""
+    models; the stage sets model, output, data_dir, files, heldout."""
     chat: dict[str, Any] = field(default_factory=dict)
     """lm-chat SamplingConfig fields of the sample conversations (temperature, max_new_tokens,
     ...)."""
@@ -142,8 +143,8 @@ class PipelineConfig:
                     raise ConfigError(f"{name}.{dotted}: set by the pipeline ({why}); "
                                       "remove it from the config")
             setattr(self, name, merge(layered.get(name, {}), values))
-        self.corpus = merge(layered.get("corpus", {}), self.corpus)
-        from_dict(CorpusConfig, self.corpus, where="corpus")  # checked now, used by the data stage
+        # The pipeline's own section is checked here; the packages' ones by pipeline.check.
+        from_dict(CorpusConfig, self.corpus, where="corpus")
 
     @property
     def books(self) -> CorpusConfig:
@@ -184,7 +185,7 @@ def package_config(cls: type[T], cfg: PipelineConfig, name: str, owned: dict[str
 
 PACKAGE_SECTIONS = ("corpus", "data", "tokenizer", "encode", "pretrain", "sft", "dpo", "eval",
                     "chat")
-"""The sections that hold a (package's) config's fields."""
+"""The sections that hold a config's fields: the packages', and the pipeline's own `corpus`."""
 
 
 def _lookup(values: dict[str, Any], dotted: str) -> bool:

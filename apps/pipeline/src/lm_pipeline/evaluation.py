@@ -13,7 +13,6 @@ import torch
 from lm_chat import ChatModel, SamplingConfig
 from lm_evaluate import EvalConfig, evaluate
 from lm_pipeline.config import PipelineConfig, package_config
-from lm_pipeline.corpus import heldout_file
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +35,14 @@ def _eval_files(cfg: PipelineConfig) -> dict[str, str]:
     return found
 
 
-def eval_config(cfg: PipelineConfig, name: str) -> EvalConfig:
+def eval_config(cfg: PipelineConfig, name: str, heldout: list[Path]) -> EvalConfig:
     """lm-evaluate on model `name` (base, sft or dpo): the `[eval]` section with the stage's
     paths. The base model skips gsm8k (asked through the chat template) and any task whose
     files the data lacks."""
     files = _eval_files(cfg)
     owned = {"model": str(model_dir(cfg, MODELS[name])),
              "output": str(cfg.stage_dir("eval") / name),
-             "data_dir": str(cfg.source), "files": files, "heldout": [str(heldout_file(cfg))]}
+             "data_dir": str(cfg.source), "files": files, "heldout": [str(p) for p in heldout]}
     ec = package_config(EvalConfig, cfg, "eval", owned)
     runs = {"piqa": "piqa" in files, "gsm8k": "gsm8k" in files and name != "base"}
     return dataclasses.replace(ec, tasks=tuple(t for t in ec.tasks if runs.get(t, True)))
@@ -51,9 +50,10 @@ def eval_config(cfg: PipelineConfig, name: str) -> EvalConfig:
 
 def run_eval(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
+    heldout = json.loads((cfg.stage_dir("data") / "corpus.json").read_text())["heldout"]
     rows = []
     for name in MODELS:
-        report = evaluate(eval_config(cfg, name))
+        report = evaluate(eval_config(cfg, name, [Path(p) for p in heldout]))
         row = {"model": name, "parameters": report["parameters"]}
         for result in report["results"]:
             row |= {f"{result['task']}_{k}": v for k, v in result["metrics"].items()

@@ -30,16 +30,15 @@ STAGE_FUNCTIONS = {
 def check(cfg: PipelineConfig) -> None:
     """Build every stage's package config before any stage runs, so that a bad field fails in
     seconds, not after pretraining. Paths a stage reads from an earlier one need not exist yet."""
-    for name, files, fmt in corpus.web_runs(cfg):
-        corpus.curation_config(cfg, files, fmt, cfg.stage_dir("data") / name,
-                               corpus.eval_files(cfg))
-    planned = [cfg.stage_dir("data") / "corpus.jsonl.gz"]  # what the data stage will write
+    for run, inputs in corpus.data_inputs(cfg).items():
+        corpus.curation_config(cfg, run, inputs)
+    planned = [cfg.stage_dir("data") / "corpus.jsonl.gz"]  # stands for the data stage's files
     vocab_size = corpus.tokenizer_config(cfg, planned).tokenizer.vocab_size
     corpus.encode_config(cfg, planned, "train")
     training.pretrain_config(cfg, vocab_size)
     for stage in ("sft", "dpo"):
         _check_align(cfg, stage)
-    evaluation.eval_config(cfg, "base")
+    evaluation.eval_config(cfg, "base", planned)
     evaluation.sampling_config(cfg)
 
 

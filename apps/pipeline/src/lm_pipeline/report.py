@@ -59,7 +59,7 @@ def _table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def _data_section(cfg: PipelineConfig, out: Path) -> list[str]:
     lines = ["## Data: what lm-data kept and removed", ""]
-    for name in ("web-warc", "web-text"):
+    for name in ("corpus", "heldout"):
         run = cfg.stage_dir("data") / name / "report"
         if not (run / "report.md").is_file():
             continue
