@@ -2,7 +2,7 @@
 
     uv run python bench/data_bench.py [--pairs 5] [--inputs ../shared/data/web/warc/*.warc.gz]
 
-Side `lm-data`: `lm_data.run(PipelineConfig(...))` with every default (Trafilatura, URL, language,
+Side `lm-data`: `lm_data.run(CurationConfig(...))` with every default (Trafilatura, URL, language,
 Gopher, C4, bad words, FineWeb, exact + MinHash dedup, PII, excluded/ writers, report-ready stats).
 Side `datatrove`: the same blocks and settings assembled here with no lm-data import: datatrove's
 `WarcReader`, `Trafilatura`, filters, dedup stages and `PIIFormatter`, each filter with an exclusion
@@ -37,9 +37,9 @@ DEFAULT_INPUTS = [
 
 
 def run_lm_data(inputs: list[str], out: str, workers: int) -> None:
-    from lm_data import ExecutorConfig, InputConfig, OutputConfig, PipelineConfig, run
+    from lm_data import CurationConfig, ExecutorConfig, InputConfig, OutputConfig, run
 
-    run(PipelineConfig(input=InputConfig(paths=inputs), output=OutputConfig(dir=out),
+    run(CurationConfig(input=InputConfig(paths=inputs), output=OutputConfig(dir=out),
                        executor=ExecutorConfig(workers=workers)))
 
 

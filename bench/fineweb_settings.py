@@ -33,11 +33,11 @@ SETTINGS = {"lm-data defaults": {}, "FineWeb settings": {"gopher_alpha_words": "
 def chain(path: Path, quality: dict) -> dict:
     """Kept share and per-filter removals of the whole filter chain over a JSONL(.gz) file."""
     from lm_data import (
+        CurationConfig,
         DedupConfig,
         ExtractConfig,
         InputConfig,
         OutputConfig,
-        PipelineConfig,
         QualityConfig,
         URLFilterConfig,
         run,
@@ -45,7 +45,7 @@ def chain(path: Path, quality: dict) -> dict:
     from lm_data.report import collect
 
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = PipelineConfig(
+        cfg = CurationConfig(
             input=InputConfig(paths=[str(path)], format="jsonl"),
             output=OutputConfig(dir=str(Path(tmp) / "run")),
             extract=ExtractConfig(extractor="none"),

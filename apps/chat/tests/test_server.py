@@ -1,4 +1,4 @@
-"""`lm-chat --serve` answers the real OpenAI client, streaming and not, and refuses bad requests."""
+"""`lm-chat serve` answers the real OpenAI client, streaming and not, and refuses bad requests."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ def test_long_history_drops_the_oldest_turns(chat, monkeypatch):
 
 def test_cli_reads_stdin(model_dir, replies, monkeypatch, capsys):
     monkeypatch.setattr(sys, "stdin", io.StringIO("Hi\n/exit\n"))
-    main([str(model_dir), "--temperature", "0"])
+    assert main(["chat", "--model", str(model_dir), "--sampling.temperature", "0"]) == 0
     assert f"model> {replies['Hi']}" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match=r"config\.json"):
-        main([str(model_dir / "missing")])
+    assert main(["chat", "--model", str(model_dir / "missing")]) == 2
+    assert capsys.readouterr().err == (
+        f"lm-chat chat: error: model: {model_dir / 'missing' / 'config.json'} not found\n")

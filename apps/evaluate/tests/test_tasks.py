@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lm_core.config import read_toml
 from lm_evaluate import (
     EvalConfig,
     Question,
@@ -180,12 +181,13 @@ def test_config_rejects_bad_values_before_work(tmp_path):
 
 
 def test_cli_writes_json_and_markdown(model_dir, data_dir, tmp_path, capsys):
-    main(["run", "--model", str(model_dir), "--data-dir", str(data_dir), "--tasks", "piqa", "lambada",
-          "--limit", "3", "--output", str(tmp_path)])
+    assert main(["run", "--model", str(model_dir), "--data_dir", str(data_dir), "--tasks", "piqa",
+                 "lambada", "--limit", "3", "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "results.json").read_text())
     assert [r["task"] for r in report["results"]] == ["piqa", "lambada"]
     table = (tmp_path / "results.md").read_text()
     assert "| piqa | acc_norm |" in table and "`piqa-valid.jsonl`" in table
     assert table in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="not found"):
-        main(["run", "--model", str(tmp_path / "nope"), "--tasks", "piqa"])
+    assert read_toml(tmp_path / "lm-evaluate-run.toml")["tasks"] == ["piqa", "lambada"]
+    assert main(["run", "--model", str(tmp_path / "nope"), "--tasks", "piqa"]) == 2
+    assert "not found" in capsys.readouterr().err

@@ -190,3 +190,19 @@ def test_preference_rows_score_exactly_the_final_reply(hf_tokenizer):
     for (ids, mask), side in ((chosen, "chosen"), (rejected, "rejected")):
         scored = [t for t, m in zip(ids, mask, strict=True) if m]
         assert hf_tokenizer.decode(scored) == pair[side][0]["content"] + "<|eot|>"
+
+
+def test_a_line_that_is_not_utf8_is_one_skipped_record_not_a_lost_file(tmp_path):
+    """lm-core's JSONL reader: a bad line of a .jsonl.gz is skipped with its line and reason;
+    the file's other records are still used, in order. A JSON array file still reads."""
+    path = tmp_path / "sft.jsonl.gz"
+    good = [json.dumps({"instruction": f"Say {w}.", "input": "", "output": w}).encode()
+            for w in ("yes", "no")]
+    with gzip.open(path, "wb") as f:
+        f.write(good[0] + b"\n" + b'{"instruction": "caf\xe9"}\n' + good[1] + b"\n")
+    loaded = load_examples(path)
+    assert (loaded.format, loaded.records) == ("alpaca", 2)
+    assert [(s["line"], s["reason"][:13]) for s in loaded.skipped] == [(2, "invalid UTF-8")]
+    array = tmp_path / "sft.json"
+    array.write_text("\n [" + b",".join(good).decode() + "]")
+    assert load_examples(array).records == 2

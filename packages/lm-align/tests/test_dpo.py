@@ -8,7 +8,7 @@ import json
 import pytest
 from align_testdata import HH_RLHF
 
-from lm_align import DataConfig, DPORunConfig, TrainingConfig, preference_metrics, run_dpo
+from lm_align import AlignDataConfig, DPORunConfig, TrainerConfig, preference_metrics, run_dpo
 from lm_align.data import load_splits
 from lm_align.hf_dir import load_model, load_tokenizer
 
@@ -26,8 +26,8 @@ def test_dpo_raises_held_out_preference_accuracy(pretrained, tmp_path):
     base, _ = pretrained
     cfg = DPORunConfig(
         model=base, output=tmp_path / "dpo", beta=0.1,
-        data=DataConfig(train=(HH_RLHF,), eval_fraction=0.1, max_train_examples=512, max_eval_examples=192),
-        train=TrainingConfig(learning_rate=5e-4, max_length=128, per_device_train_batch_size=8, num_train_epochs=2,
+        data=AlignDataConfig(train=(HH_RLHF,), eval_fraction=0.1, max_train_examples=512, max_eval_examples=192),
+        train=TrainerConfig(learning_rate=5e-4, max_length=128, per_device_train_batch_size=8, num_train_epochs=2,
                              warmup_steps=0.05, logging_steps=8, extra={"disable_tqdm": True}),
     )
     m = run_dpo(cfg)

@@ -55,7 +55,7 @@ format = "hh_rlhf"
 max_train_examples = 12
 max_eval_examples = 4
 {train}""")
-    assert main(["sft", sft, "--train.max-steps", "2"]) == 0
+    assert main(["sft", sft, "--train.max_steps", "2"]) == 0
     assert main(["dpo", dpo]) == 0
     for stage, steps in (("sft", 2), ("dpo", 3)):
         out = tmp_path / stage

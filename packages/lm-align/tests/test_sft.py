@@ -9,7 +9,7 @@ import pytest
 import torch
 from align_testdata import GSM8K
 
-from lm_align import DataConfig, SFTRunConfig, TrainingConfig, run_sft, sft_loss
+from lm_align import AlignDataConfig, SFTRunConfig, TrainerConfig, run_sft, sft_loss
 from lm_align.data import load_splits
 from lm_align.hf_dir import load_model, load_tokenizer
 
@@ -21,8 +21,8 @@ def sft_run(pretrained, tmp_path_factory):
     base, _ = pretrained
     cfg = SFTRunConfig(
         model=base, output=tmp_path_factory.mktemp("sft") / "out",
-        data=DataConfig(train=(GSM8K,), eval_fraction=0.02, max_train_examples=384, max_eval_examples=48),
-        train=TrainingConfig(learning_rate=3e-3, max_length=256, per_device_train_batch_size=8, num_train_epochs=2,
+        data=AlignDataConfig(train=(GSM8K,), eval_fraction=0.02, max_train_examples=384, max_eval_examples=48),
+        train=TrainerConfig(learning_rate=3e-3, max_length=256, per_device_train_batch_size=8, num_train_epochs=2,
                              warmup_steps=0.05, logging_steps=10, extra={"disable_tqdm": True}),
     )
     return cfg, run_sft(cfg)

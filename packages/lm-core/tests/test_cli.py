@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,8 @@ class Job:
     """Times a failed step is retried."""
     section: Section = field(default_factory=Section)
     """A nested section."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Free-form keys passed on as they are."""
 
 
 def _commands(seen: list) -> dict[str, Command]:
@@ -49,6 +52,14 @@ def test_runs_the_command_with_file_and_flags(tmp_path):
     seen: list[Job] = []
     assert main("lm-x", _commands(seen), ["go", str(path), "--retries", "4"]) == 0
     assert seen == [Job(name="x", retries=4, section=Section(depth=3))]
+
+
+def test_a_table_is_set_inline_or_key_by_key():
+    seen: list[Job] = []
+    commands = _commands(seen)
+    assert main("lm-x", commands, ["go", "--name", "x", "--extra", "{a = 1, b = [2]}"]) == 0
+    assert main("lm-x", commands, ["go", "--name", "x", "--extra.a", "1", "--extra.b", "[2]"]) == 0
+    assert seen[0].extra == seen[1].extra == {"a": 1, "b": [2]}
 
 
 def test_base_lies_under_the_flags():
@@ -87,6 +98,8 @@ def test_command_help_shows_every_field_with_its_docstring_and_value(tmp_path, c
                       ("--section.depth", "How deep to go, in levels.")]:
         assert flag in out and doc in out
     assert "(default: 7)" in out  # the file's value, not the class default
+    # tyro leaves free-form tables out of its help: lm-core lists them after it.
+    assert "--extra TABLE (or --extra.KEY VALUE) Free-form keys passed on as they are." in out
 
 
 @pytest.mark.parametrize("argv", [["go", "--no.such.field", "1"], ["go", "--retries"],
@@ -100,7 +113,7 @@ def test_bad_input_is_one_line_and_exit_2(argv, capsys):
 def test_the_malformed_override_names_the_flag(capsys):
     main("lm-x", _commands([]), ["go", "--name", "x", "--no.such.field", "1"])
     assert capsys.readouterr().err == (
-        "lm-x go: error: --no.such.field: no: unknown key (known: name, retries, section)\n")
+        "lm-x go: error: --no.such.field: no: unknown key (known: extra, name, retries, section)\n")
 
 
 def test_unknown_command(capsys):

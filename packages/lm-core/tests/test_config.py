@@ -188,3 +188,46 @@ def test_load_names_the_flag_or_the_file(tmp_path):
     parts = str(e.value).split("; ")
     assert parts == [f"{path}: steps: Input should be a valid integer, unable to parse string "
                      "as an integer (got 'many')", "--optim.lr: optim.lr: must be > 0, got -1.0"]
+
+
+@dataclass(kw_only=True)
+class NeedsFile:
+    """A config whose check looks at the disk."""
+
+    path: Path
+    """A file that must exist."""
+
+    def __post_init__(self) -> None:
+        if not Path(self.path).is_file():
+            raise FileNotFoundError(f"path: {self.path} not found")
+
+
+def test_a_missing_file_found_by_a_check_names_the_config(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_text(f'path = "{tmp_path / "nope"}"\n')
+    with pytest.raises(FileNotFoundError, match=rf"^{config}: path: .*nope not found$"):
+        load(NeedsFile, config)
+    with pytest.raises(FileNotFoundError, match=r"^path: .*nope not found$"):
+        from_dict(NeedsFile, {"path": tmp_path / "nope"})
+
+
+@dataclass(kw_only=True)
+class Checked:
+    """A config whose own check refuses a nested field."""
+
+    optim: Optim = field(default_factory=Optim)
+    """The optimiser."""
+
+    def __post_init__(self) -> None:
+        if self.optim.lr > 1:
+            raise ValueError(f"optim.lr: too large for this run, got {self.optim.lr}")
+
+
+def test_a_whole_config_check_is_blamed_on_the_flag_that_set_its_field(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[optim]\nlr = 0.5\n")
+    with pytest.raises(ConfigError, match=r"^--optim\.lr: optim\.lr: too large"):
+        load(Checked, path, ["--optim.lr", "2"])
+    path.write_text("[optim]\nlr = 5\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: optim\.lr: too large"):
+        load(Checked, path)

@@ -83,7 +83,7 @@ def gz(path: Path, text: str) -> None:
 
 def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
     """Read `tmp_path/in` (format `fmt`) into `tmp_path/run` with every filter and dedup off;
-    `sections` replace whole config sections (e.g. `dedup=DedupConfig(...)`)."""
+    `sections` replace whole config sections (e.g. `dedup=DedupConfig(...)`, `inputs=[...]`)."""
     from lm_data.config import (
         CurationConfig,
         DedupConfig,
@@ -96,7 +96,6 @@ def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
     )
 
     defaults = dict(
-        input=InputConfig(paths=[str(tmp_path / "in")], format=fmt),
         output=OutputConfig(dir=str(tmp_path / "run")),
         extract=ExtractConfig(extractor="none"),
         url_filter=URLFilterConfig(enabled=False),
@@ -105,4 +104,6 @@ def bare_config(tmp_path: Path, fmt: str = "jsonl", **sections):
                               c4_badwords=False, fineweb_quality=False),
         dedup=DedupConfig(exact=False, minhash=False),
     )
+    if "inputs" not in sections:  # else several inputs instead of tmp_path/in
+        defaults["input"] = InputConfig(paths=[str(tmp_path / "in")], format=fmt)
     return CurationConfig(**{**defaults, **sections})

@@ -159,3 +159,13 @@ def test_c4_min_sentences_is_configurable():
 
     assert c4().filter(doc(text)) is True
     assert c4(c4_min_sentences=5).filter(doc(text)) == (False, "too_few_sentences")
+
+
+def test_a_bad_evaluation_line_names_file_and_line(tmp_path):
+    from lm_core import InputError
+    from lm_data.decontam import iter_eval_texts
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text('{"question": "What is two and two?"}\n{"question": \n')
+    with pytest.raises(InputError, match=rf"{path}:2: invalid JSON"):
+        list(iter_eval_texts(path, ["question"]))

@@ -89,7 +89,7 @@ def test_read_metrics_of_a_run(shard_dir, val_dir, tmp_path, reference):
     assert [r["step"] for r in metrics.train] == [1, 2, 3]
     assert [r["step"] for r in metrics.val] == [3]
     assert [n for n, _ in metrics.skipped] == [len(rows.splitlines()) + len(again) + 1]
-    assert "not valid JSON" in metrics.skipped[0][1]
+    assert "invalid JSON" in metrics.skipped[0][1]
     final = metrics.final
     assert final["loss"] == reference.losses[STEPS]
     assert final["val_loss"] == reference.val_losses[STEPS]

@@ -61,7 +61,7 @@ def test_unknown_format_and_corrupt_gzip_name_the_file(tmp_path, capsys):
     bad = tmp_path / "docs.jsonl.gz"
     bad.write_bytes(b"this is not gzip at all")
     code, _, err = _run(capsys, "train", "--inputs", str(bad), "--output", str(tmp_path / "t"), "--progress", "false")
-    assert code == 2 and "docs.jsonl.gz" in err and "cannot read" in err
+    assert code == 2 and "docs.jsonl.gz" in err and "not a readable gzip file" in err
 
 
 def test_bad_tokenizer_dir_and_bad_config_fail_before_work(tmp_path, capsys, tok_dir):

@@ -75,7 +75,7 @@ def test_skipped_records_are_counted_with_file_line_and_reason(tok_dir, corpus, 
     assert m["skipped"] == 3
     rows = [json.loads(line) for line in (tmp_path / "s" / "skipped.jsonl").read_text().splitlines()]
     assert [(r["path"], r["line"]) for r in rows] == [(str(corpus[0]), n) for n in (101, 102, 103)]
-    assert "unreadable JSON" in rows[0]["reason"] and "'text'" in rows[1]["reason"]
+    assert "invalid JSON" in rows[0]["reason"] and "'text'" in rows[1]["reason"]
     assert "Unicode" in rows[2]["reason"]
 
 

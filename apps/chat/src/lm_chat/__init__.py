@@ -1,6 +1,6 @@
 """lm-chat: chat with an lm-model directory in the terminal or over an OpenAI-compatible API."""
 
-from lm_chat.config import ChatConfig
+from lm_chat.config import ChatConfig, ServeConfig
 from lm_chat.generation import (
     ChatModel,
     ContextLengthError,
@@ -19,6 +19,7 @@ __all__ = [
     "Generation",
     "IncrementalDecoder",
     "SamplingConfig",
+    "ServeConfig",
     "ServerLimits",
     "StopStrings",
     "chat_loop",

@@ -1,51 +1,51 @@
-"""`lm-evaluate run | harness`: parse flags into a config and call the runner.
+"""`lm-evaluate run | harness [CONFIG.toml] [--field VALUE ...]`: load the config, run.
 
     lm-evaluate run --model out/hf --limit 100 --output eval/
-    lm-evaluate run --model out/hf --tasks piqa mmlu --mmlu-shots 5
-    lm-evaluate harness --model out/hf --tasks my_task --include-path tasks/
+    lm-evaluate run --model out/hf --tasks piqa mmlu --mmlu_shots 5
+    lm-evaluate run --model out/hf --tasks piqa --files.piqa my/piqa.jsonl
+    lm-evaluate harness --model out/hf --tasks my_task --include_path tasks/
+
+With an output folder, the resolved config is written there (`lm-evaluate-COMMAND.toml`).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
-from typing import Annotated
+from collections.abc import Sequence
 
-import tyro
-
-from lm_evaluate.config import ConfigError, EvalConfig, HarnessConfig, InputError
+from lm_core.cli import Command
+from lm_core.cli import main as cli_main
+from lm_core.config import write_resolved
+from lm_evaluate.config import EvalConfig, HarnessConfig
 from lm_evaluate.runner import evaluate, markdown_table
 
 
 def _run(cfg: EvalConfig) -> None:
-    print(markdown_table(evaluate(cfg, progress=True)), end="")
+    results = evaluate(cfg, progress=True)
+    if cfg.output is not None:
+        write_resolved(cfg, cfg.output, "lm-evaluate-run.toml")
+    print(markdown_table(results), end="")
 
 
 def _harness(cfg: HarnessConfig) -> None:
     from lm_evaluate.harness import run_harness
 
     results = run_harness(cfg)
+    if cfg.output is not None:
+        write_resolved(cfg, cfg.output, "lm-evaluate-harness.toml")
     print(json.dumps(results["results"], indent=2))
 
 
-Command = (Annotated[EvalConfig, tyro.conf.subcommand("run")]
-           | Annotated[HarnessConfig, tyro.conf.subcommand("harness")])
+COMMANDS: dict[str, Command] = {
+    "run": Command(EvalConfig, _run, "score a model directory on local-file tasks"),
+    "harness": Command(HarnessConfig, _harness, "run EleutherAI lm-eval tasks on a model directory"),
+}
 
 
-def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    try:
-        cfg = tyro.cli(Command, args=sys.argv[1:] if argv is None else argv)  # type: ignore[arg-type]
-        if isinstance(cfg, EvalConfig):
-            _run(cfg)
-        else:
-            _harness(cfg)
-    except (ConfigError, InputError, FileNotFoundError) as e:
-        # Only what lm-evaluate reports about its config and inputs: any other exception is a
-        # bug and keeps its traceback.
-        raise SystemExit(f"lm-evaluate: {e}") from e
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli_main("lm-evaluate", COMMANDS, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -11,20 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-
-class ConfigError(ValueError):
-    """A config field that cannot be used; the message names it."""
-
-
-class InputError(ValueError):
-    """An evaluation file or model directory that cannot be used; the message names it."""
-
+from lm_core import ConfigError, InputError
 
 TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k", "heldout")
 #: What `lm-evaluate run` runs unless told otherwise: the tasks whose files have defaults.
 DEFAULT_TASKS = ("wikitext", "lambada", "piqa", "mmlu", "gsm8k")
 
-#: Where each task's files live under `--data-dir` (the workspace's shared data by default).
+#: Where each task's files live under `--data_dir` (the workspace's shared data by default).
 DEFAULT_FILES = {
     "wikitext": "pretrain/wikitext-2-tokenized-valid.txt.gz",
     "lambada": "eval/lambada-openai-test.jsonl.gz",
@@ -138,7 +131,7 @@ class EvalConfig:
             for key in needed[task]:
                 if not self.path(key).is_file():
                     raise FileNotFoundError(f"{task}: {self.path(key)} not found "
-                                            f"(set --data-dir or --files {key} PATH)")
+                                            f"(set --data_dir or --files.{key} PATH)")
         for path in self.heldout if "heldout" in self.tasks else ():
             if not Path(path).is_file():
                 raise FileNotFoundError(f"heldout: {path} not found")
@@ -177,3 +170,7 @@ class HarnessConfig:
             raise ConfigError(f"limit: must be >= 1, got {self.limit}")
         if self.include_path is not None and not self.include_path.is_dir():
             raise FileNotFoundError(f"include_path: {self.include_path} is not a folder")
+
+
+__all__ = ["DEFAULT_FILES", "TASKS", "ConfigError", "EvalConfig", "HarnessConfig",
+           "InputError"]

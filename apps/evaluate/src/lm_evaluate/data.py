@@ -5,11 +5,11 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import tarfile
 from pathlib import Path
 from typing import Any
 
+from lm_core.jsonl import iter_jsonl
 from lm_evaluate.config import InputError
 
 
@@ -23,15 +23,15 @@ def read_text(path: Path) -> str:
 
 
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Records of a JSONL file, split on "\\n" only (texts may hold U+2028)."""
+    """The first `limit` records (all for None) of a JSONL(.gz) file; any bad line or a record
+    that is not an object is an InputError naming the file and line (a task never scores a
+    silently smaller set)."""
+
+    def bad_line(n: int, _raw: str, why: str) -> None:
+        raise InputError(f"{path}:{n}: {why}")
+
     records = []
-    for n, line in enumerate(read_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}:{n}: invalid JSON: {e}") from e
+    for n, record in iter_jsonl(path, on_error=bad_line):
         if not isinstance(record, dict):
             raise InputError(f"{path}:{n}: expected a JSON object")
         records.append(record)

@@ -18,7 +18,7 @@ from lm_align.adapters import (
     self_instruct,
     stack_exchange_pair,
 )
-from lm_align.config import DataConfig, DPORunConfig, SFTRunConfig, TrainingConfig
+from lm_align.config import AlignDataConfig, DPORunConfig, SFTRunConfig, TrainerConfig
 from lm_align.dpo import run_dpo
 from lm_align.errors import ConfigError, InputError
 from lm_align.evaluation import preference_metrics, sft_loss
@@ -26,12 +26,12 @@ from lm_align.sft import run_sft
 
 __all__ = [
     "FORMATS",
+    "AlignDataConfig",
     "ConfigError",
     "DPORunConfig",
-    "DataConfig",
     "InputError",
     "SFTRunConfig",
-    "TrainingConfig",
+    "TrainerConfig",
     "alpaca",
     "chat_messages",
     "detect_format",

@@ -17,9 +17,10 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from lm_align.errors import InputError
+from lm_core.jsonl import iter_jsonl
 from lm_tok.chat import ROLE_TOKENS
 
 logger = logging.getLogger(__name__)
@@ -217,32 +218,47 @@ def detect_format(record: Any) -> str:
 
 def read_records(path: str | Path) -> Iterator[tuple[int, Any]]:
     """Yield `(line, record)` from JSONL or a JSON array (optionally gzipped); a JSONL line
-    that is not valid JSON yields a `ValueError` as its record. For a JSON array the number
-    is the record's 1-based index."""
+    that is not valid JSON (or UTF-8) yields a `ValueError` as its record. For a JSON array
+    the number is the record's 1-based index."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: data file not found")
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            text = f.read()
-    except (OSError, UnicodeDecodeError, EOFError) as e:
-        raise InputError(f"{path}: cannot read: {e}") from e
-    if text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{path}: not a valid JSON array: {e}") from e
-        yield from enumerate(records, start=1)
+    if _starts_with_bracket(path):
+        yield from enumerate(_json_array(path), start=1)
         return
-    # "\n" only: some texts hold U+2028 or U+0085, where str.splitlines() would also break.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            yield number, json.loads(line)
-        except json.JSONDecodeError as e:
-            yield number, ValueError(f"invalid JSON: {e.msg}")
+    bad: list[tuple[int, ValueError]] = []
+    for number, record in iter_jsonl(path, on_error=lambda n, _raw, why: bad.append(
+            (n, ValueError(why)))):
+        yield from bad
+        bad.clear()
+        yield number, record
+    yield from bad
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _starts_with_bracket(path: Path) -> bool:
+    """Whether the file's first non-blank byte opens a JSON array."""
+    try:
+        with _open(path) as f:
+            while chunk := f.read(4096):
+                if chunk.strip():
+                    return chunk.lstrip().startswith(b"[")
+    except (OSError, EOFError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from e
+    return False
+
+
+def _json_array(path: Path) -> list[Any]:
+    try:
+        with _open(path) as f:
+            return json.loads(f.read().decode("utf-8"))
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: cannot read: {e}") from e
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}: not a valid JSON array: {e}") from e
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Config dataclasses of the two stages, and their translation into trl's configs.
 
 `SFTRunConfig` and `DPORunConfig` hold what a run needs: the input Hugging Face directory,
-the output directory, the data (`DataConfig`) and the optimisation (`TrainingConfig`). Any
-other `trl.SFTConfig`/`trl.DPOConfig` field goes through `TrainingConfig.extra`, checked
+the output directory, the data (`AlignDataConfig`) and the optimisation (`TrainerConfig`). Any
+other `trl.SFTConfig`/`trl.DPOConfig` field goes through `TrainerConfig.extra`, checked
 against trl's fields before any work starts. Defaults suit a CPU: bf16 only where the
 hardware has it, `use_cpu` without a GPU, no reporting (or wandb offline), no checkpoints.
 """
@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import pydantic
-
 from lm_align.adapters import FORMATS
 from lm_align.errors import ConfigError
+
+SFT_LEARNING_RATE = 2e-5
+"""The peak learning rate of SFT when the config gives none."""
+DPO_LEARNING_RATE = 1e-6
+"""DPO's: it moves away from a reference model, and a large step overshoots at once."""
 
 # TrainingArguments fields this package sets itself: `extra` must not override them.
 _OWNED = frozenset({
@@ -29,7 +31,7 @@ _OWNED = frozenset({
 
 
 @dataclass(kw_only=True)
-class DataConfig:
+class AlignDataConfig:
     """Where the examples come from and how the held-out split is made."""
 
     train: tuple[Path, ...]
@@ -66,11 +68,11 @@ class DataConfig:
 
 
 @dataclass(kw_only=True)
-class TrainingConfig:
+class TrainerConfig:
     """Optimisation and bookkeeping; the rest of trl's fields go in `extra`."""
 
-    learning_rate: float = 2e-5
-    """Peak AdamW learning rate."""
+    learning_rate: float | None = None
+    """Peak AdamW learning rate (None: 2e-5 for SFT, 1e-6 for DPO)."""
     lr_scheduler_type: str = "cosine"
     """transformers scheduler name (linear, cosine, constant_with_warmup, ...)."""
     warmup_steps: float = 0.03
@@ -112,7 +114,7 @@ class TrainingConfig:
         positive = ("learning_rate", "per_device_train_batch_size", "per_device_eval_batch_size",
                     "gradient_accumulation_steps", "logging_steps")
         for name in positive:
-            if not getattr(self, name) > 0:
+            if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name}: must be > 0, got {getattr(self, name)}")
         if self.warmup_steps < 0 or (self.warmup_steps >= 1 and self.warmup_steps != int(self.warmup_steps)):
             raise ConfigError(f"train.warmup_steps: must be a share in [0, 1) or whole steps, got {self.warmup_steps}")
@@ -138,9 +140,9 @@ class SFTRunConfig:
     """Input Hugging Face directory (config.json, model.safetensors, tokenizer with chat template)."""
     output: Path
     """Output Hugging Face directory; metrics.json and the resolved config go there too."""
-    data: DataConfig
+    data: AlignDataConfig
     """Training and held-out examples (an SFT format)."""
-    train: TrainingConfig = field(default_factory=TrainingConfig)
+    train: TrainerConfig = field(default_factory=TrainerConfig)
     """Optimisation."""
     assistant_only_loss: bool = True
     """Train only on assistant replies and their end-of-turn token (the template's generation blocks)."""
@@ -150,6 +152,8 @@ class SFTRunConfig:
 
     def __post_init__(self) -> None:
         self.model, self.output = Path(self.model), Path(self.output)
+        if self.train.learning_rate is None:
+            self.train.learning_rate = SFT_LEARNING_RATE
         _check_format(self.data, "sft")
         if self.packing and self.train.max_length is None:
             raise ConfigError("packing: needs train.max_length (the packed row length)")
@@ -169,9 +173,9 @@ class DPORunConfig:
     """Input Hugging Face directory: the policy's start (usually the SFT output)."""
     output: Path
     """Output Hugging Face directory; metrics.json and the resolved config go there too."""
-    data: DataConfig
+    data: AlignDataConfig
     """Training and held-out pairs (a preference format)."""
-    train: TrainingConfig = field(default_factory=lambda: TrainingConfig(learning_rate=1e-6))
+    train: TrainerConfig = field(default_factory=TrainerConfig)
     """Optimisation."""
     ref_model: Path | None = None
     """Reference model directory (None: the same directory as `model`)."""
@@ -183,6 +187,8 @@ class DPORunConfig:
     def __post_init__(self) -> None:
         self.model, self.output = Path(self.model), Path(self.output)
         self.ref_model = Path(self.ref_model) if self.ref_model is not None else None
+        if self.train.learning_rate is None:
+            self.train.learning_rate = DPO_LEARNING_RATE
         _check_format(self.data, "preference")
         if not self.beta > 0:
             raise ConfigError(f"beta: must be > 0, got {self.beta}")
@@ -206,7 +212,7 @@ def _check_model_dir(path: Path, name: str) -> None:
         raise FileNotFoundError(f"{name}: no *.safetensors weights in {path}")
 
 
-def _check_format(data: DataConfig, kind: str) -> None:
+def _check_format(data: AlignDataConfig, kind: str) -> None:
     if data.format != "auto" and FORMATS[data.format].kind != kind:
         raise ConfigError(f"data.format: {data.format!r} holds {FORMATS[data.format].kind} examples, "
                          f"this stage needs {kind} examples")
@@ -223,7 +229,7 @@ def device_defaults(bf16: bool | None) -> dict[str, Any]:
     return {"use_cpu": not cuda, "bf16": supported if bf16 is None else bf16, "fp16": False}
 
 
-def trainer_kwargs(train: TrainingConfig, output: Path) -> dict[str, Any]:
+def trainer_kwargs(train: TrainerConfig, output: Path) -> dict[str, Any]:
     """The TrainingArguments fields both stages share."""
     if train.report_to == "wandb":
         os.environ.setdefault("WANDB_MODE", "offline")  # never an API key or the network by default
@@ -249,42 +255,3 @@ def check_extra(extra: dict[str, Any], trl_config: type) -> None:
     unknown = sorted(set(extra) - names)
     if unknown:
         raise ConfigError(f"train.extra: {unknown} are not fields of trl.{trl_config.__name__}")
-
-
-def _unknown_keys(cls: type, data: dict[str, Any], prefix: str = "") -> list[str]:
-    """Keys of `data` (and of its nested config tables) that are not fields: pydantic ignores
-    them, so a misspelt field would silently keep its default."""
-    types = typing.get_type_hints(cls)
-    bad = []
-    for key, value in data.items():
-        if key not in types:
-            bad.append(f"{prefix}{key}")
-        elif isinstance(value, dict) and dataclasses.is_dataclass(types[key]):
-            bad += _unknown_keys(types[key], value, f"{prefix}{key}.")
-    return bad
-
-
-def _describe(error: Any) -> str:
-    """One pydantic error as `table.field: message`."""
-    where = ".".join(str(part) for part in error["loc"])
-    if error["type"] in ("value_error", "assertion_error"):  # a __post_init__ check, already named
-        message = str(error["ctx"]["error"])
-        return message if not where or message.startswith(where) else f"{where}: {message}"
-    got = "" if error["type"] == "missing" else f" (got {error['input']!r})"  # input: the whole table
-    return f"{where}: {error['msg']}{got}"
-
-
-def config_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """A run config from a parsed TOML mapping, every value coerced to (or rejected by) its
-    field's type (`packing = "false"` is False, `"Flase"` an error). Unknown keys and bad values
-    raise `ConfigError` naming `table.field`; missing files `FileNotFoundError`."""
-    bad = _unknown_keys(cls, data)
-    if bad:
-        raise ConfigError(f"unknown key(s) {bad} (known: {sorted(typing.get_type_hints(cls))}, "
-                          "[data] and [train] fields; other trl fields go in [train.extra])")
-    if cls is DPORunConfig and isinstance(data.get("train"), dict):
-        data = {**data, "train": {"learning_rate": 1e-6, **data["train"]}}  # DPO's own default
-    try:
-        return pydantic.TypeAdapter(cls).validate_python(data)
-    except pydantic.ValidationError as e:
-        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None

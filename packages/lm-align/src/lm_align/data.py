@@ -1,4 +1,4 @@
-"""From a `DataConfig` to the training and held-out `datasets.Dataset`s trl consumes."""
+"""From a `AlignDataConfig` to the training and held-out `datasets.Dataset`s trl consumes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from datasets import Dataset
 
 from lm_align.adapters import FORMATS, Example, load_examples
-from lm_align.config import DataConfig
+from lm_align.config import AlignDataConfig
 from lm_align.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def _read(paths: tuple, fmt: str, kind: str, splits: Splits) -> list[Example]:
     return examples
 
 
-def load_splits(cfg: DataConfig, kind: str) -> Splits:
+def load_splits(cfg: AlignDataConfig, kind: str) -> Splits:
     """Read every file through its adapter, shuffle with `cfg.seed`, hold out the eval split.
 
     `kind` is "sft" or "preference". Without eval files the held-out examples are cut from

@@ -12,10 +12,19 @@ exit status 2; any other exception keeps its traceback.
 
 from __future__ import annotations
 
+import ast
+import contextlib
+import dataclasses
+import functools
+import inspect
+import io
+import itertools
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import textwrap
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,17 +95,82 @@ def _help(prog: str, name: str, command: Command, path: str | None) -> int:
     """Print the config's fields with their docstrings and the values base and file give."""
     try:
         default = load(command.config, path, base=command.base() if command.base else None)
-    except ConfigError:  # e.g. a required field the file does not give: show the class defaults
+    except (ConfigError, FileNotFoundError):
+        # A required field the file does not give, or a file (or a model directory it names)
+        # that is not there yet: help is still wanted, with the class defaults.
         default = None
     described = f"{prog} {name} {path}" if path else f"{prog} {name}"
-    try:
-        tyro.cli(command.config, args=["--help"], default=default, prog=described,
-                 description=f"{command.help}\n\nFlags override the config file "
-                             "(`--section.field VALUE`).",
-                 use_underscores=True)
-    except SystemExit as e:  # tyro exits after printing help
-        return int(e.code or 0)
-    return 0
+    out = io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out):
+        try:
+            tyro.cli(command.config, args=["--help"], default=default, prog=described,
+                     description=f"{command.help}\n\nFlags override the config file "
+                                 "(`--section.field VALUE`).",
+                     use_underscores=True, config=(tyro.conf.FlagConversionOff,))
+        except SystemExit as e:  # tyro exits after printing help
+            code = int(e.code or 0)
+    text = out.getvalue()
+    print(text, end="")
+    print(_tables_help(command.config, default, text), end="")
+    return code
+
+
+def _tables_help(cls: type, default: Any, shown: str) -> str:
+    """The fields tyro leaves out of its help (free-form tables such as `dict[str, Any]`):
+    they are set in the TOML file, or from a flag as a TOML inline table or key by key."""
+    flat = " ".join(shown.split())
+    lines = []
+    for flag, doc, value in _leaf_fields(cls, default):
+        if f"{flag} " not in flat:
+            lines += [f"  {flag} TABLE  (or {flag}.KEY VALUE)",
+                      f"      {' '.join(doc.split())} (default: {value!r})"]
+    if not lines:
+        return ""
+    return "\ntables (a TOML inline table '{key = value, ...}', or one key per flag):\n" + (
+        "\n".join(lines) + "\n")
+
+
+def _leaf_fields(cls: type, obj: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(flag, docstring, current value) of every field that is not a nested config."""
+    hints = typing.get_type_hints(cls)
+    docs = _field_docs(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        value = getattr(obj, f.name, None) if obj is not None else _field_default(f)
+        nested = [t for t in typing.get_args(hints[f.name]) or [hints[f.name]]
+                  if dataclasses.is_dataclass(t) and isinstance(t, type)]
+        if nested:
+            yield from _leaf_fields(nested[0], value, f"{prefix}{f.name}.")
+        else:
+            yield f"--{prefix}{f.name}", docs.get(f.name, ""), value
+
+
+def _field_default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None
+
+
+@functools.cache
+def _field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of `cls` (and of its bases), as tyro reads them."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__[:-1]):
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError, SyntaxError):  # no source (a compiled or built-in class)
+            continue
+        body = tree.body[0].body if tree.body and hasattr(tree.body[0], "body") else []
+        for node, after in itertools.pairwise(body):
+            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
+                    and isinstance(after.value.value, str)):
+                docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
 
 
 def _one_line(error: BaseException) -> str:

@@ -49,15 +49,16 @@ _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 def from_dict(cls: type[T], data: Mapping[str, Any], *, where: str = "") -> T:
     """`cls` built from nested mappings (a parsed TOML file); every problem (unknown key, value
     of the wrong type, a failed `__post_init__` check) is collected into one `ConfigError`."""
-    cfg, problems = _build(cls, data, {})
+    cfg, problems = _build(cls, data, {}, where)
     if problems:
-        raise ConfigError(_render(problems, lambda loc: where))
+        raise ConfigError(_render(problems, lambda loc, text: where))
     return cfg
 
 
-def _build(cls: type[T], data: Mapping[str, Any],
-           typed: Mapping[_Loc, str]) -> tuple[T | None, list[_Problem]]:
-    """`typed` maps the keys set by a flag to the text typed after it."""
+def _build(cls: type[T], data: Mapping[str, Any], typed: Mapping[_Loc, str],
+           where: str) -> tuple[T | None, list[_Problem]]:
+    """`typed` maps the keys set by a flag to the text typed after it; `where` names the
+    source in a FileNotFoundError raised by a `__post_init__` (pydantic passes those on)."""
     problems: list[_Problem] = []
     prepared = _prepare(cls, data, (), problems, typed)
     if problems:  # unknown keys first: pydantic would report a misspelt required field as missing
@@ -66,6 +67,10 @@ def _build(cls: type[T], data: Mapping[str, Any],
         return _adapter(cls).validate_python(prepared), []
     except pydantic.ValidationError as e:
         return None, [_describe(err) for err in e.errors()]
+    except FileNotFoundError as e:  # e.g. "model: out/hf/config.json not found"
+        if not where:
+            raise
+        raise FileNotFoundError(f"{where}: {e}") from e
 
 
 @functools.cache
@@ -103,12 +108,24 @@ def _prepare_value(tp: Any, value: Any, loc: _Loc, problems: list[_Problem],
     nested = [t for t in options if dataclasses.is_dataclass(t) and isinstance(t, type)]
     if nested and isinstance(value, Mapping):
         return _prepare(nested[0], value, loc, problems, typed)
+    items = [_item_dataclass(t) for t in options if _is_sequence(t)]
+    if any(items) and isinstance(value, list):  # `[[inputs]]`: a list of config tables
+        cls = next(c for c in items if c)
+        return [_prepare(cls, v, (*loc, str(i)), problems, typed) for i, v in enumerate(value)]
     if loc in typed and _is_scalar(value) and not isinstance(value, str) and all(
             _holds_text(t) for t in options):
         value = typed[loc]  # a flag is read as TOML first: `--name 8` is 8, meant as the text "8"
     if options and all(_is_sequence(t) for t in options) and _is_scalar(value):
         return [value]  # `--inputs a.jsonl` or `inputs = "a.jsonl"`: one input
     return value
+
+
+def _item_dataclass(tp: Any) -> type | None:
+    """The config dataclass a sequence type holds (`list[InputConfig]`), or None."""
+    args = [t for t in typing.get_args(tp) if t is not Ellipsis]
+    if len(args) == 1 and dataclasses.is_dataclass(args[0]) and isinstance(args[0], type):
+        return args[0]
+    return None
 
 
 def _holds_text(tp: Any) -> bool:
@@ -161,10 +178,10 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _render(problems: list[_Problem], where: Callable[[_Loc], str]) -> str:
+def _render(problems: list[_Problem], where: Callable[[_Loc, str], str]) -> str:
     parts = []
     for loc, text in problems:
-        prefix = where(loc)
+        prefix = where(loc, text)
         parts.append(f"{prefix}: {text}" if prefix else text)
     return "; ".join(parts)
 
@@ -328,13 +345,18 @@ def load(cls: type[T], path: str | Path | None = None, args: Sequence[str] = (),
     flags = _parse(args)
     data = merge(data, parse_overrides(args))
     typed = {keys: raw for keys, _, _, raw in flags}
-    cfg, problems = _build(cls, data, typed)
+    cfg, problems = _build(cls, data, typed, "" if path is None else str(path))
     if problems:
-        raise ConfigError(_render(problems, lambda loc: _blame(loc, flags, path)))
+        raise ConfigError(_render(problems, lambda loc, text: _blame(loc, text, flags, path)))
     return cfg
 
 
-def _blame(loc: _Loc, flags: list[tuple[_Loc, str, Any, str]], path: str | Path | None) -> str:
+def _blame(loc: _Loc, text: str, flags: list[tuple[_Loc, str, Any, str]],
+           path: str | Path | None) -> str:
+    named = _NAMED.match(text)
+    if named and len(named.group(0)) > len(".".join(loc)) + 2:
+        # A check of a whole config names the field it refused ("train.extra: ...").
+        loc = tuple(named.group(0)[:-2].split("."))
     for keys, flag, _, _ in reversed(flags):  # the last flag for a key is the one that counts
         n = min(len(keys), len(loc))
         if loc and keys[:n] == loc[:n]:

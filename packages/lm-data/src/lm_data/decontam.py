@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import re
 import tarfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 from datatrove.pipeline.writers.disk_base import DiskWriter
 
+from lm_core import InputError
+from lm_core.jsonl import iter_jsonl
 from lm_data.config import DecontamConfig
 
 _WORD = re.compile(r"\w+")
@@ -52,22 +53,19 @@ def iter_eval_texts(path: str | Path, fields: list[str]) -> Iterator[str]:
                     assert handle is not None
                     yield from _csv_first_column(io.TextIOWrapper(handle, encoding="utf-8"))
         return
-    opener = gzip.open if name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="") as f:
-        if ".csv" in name:
+    if ".csv" in name:
+        opener = gzip.open if name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8", newline="") as f:
             yield from _csv_first_column(f)
-            return
-        for lineno, line in enumerate(f.read().split("\n"), 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not JSON ({e})") from e
-            text = next((row[k] for k in fields if isinstance(row.get(k), str)), None)
-            if text is None:
-                raise ValueError(f"{path}:{lineno}: none of the fields {fields} holds text")
-            yield text
+        return
+    # A bad line is an error (InputError "PATH:LINE: ..."): a silently smaller evaluation set
+    # would let contaminated documents through.
+    for lineno, row in iter_jsonl(path):
+        text = next((row[k] for k in fields if isinstance(row, dict) and isinstance(row.get(k), str)),
+                    None)
+        if text is None:
+            raise InputError(f"{path}:{lineno}: none of the fields {fields} holds text")
+        yield text
 
 
 class Decontamination(BaseFilter):

@@ -3,11 +3,13 @@
 datatrove's extractors drop empty results and timeouts without an exclusion writer. `Extraction`
 runs any datatrove extractor's `extract` in datatrove's `ExtractorSandbox` (per-page timeout, a
 crash kills only the child) as a `BaseFilter`, so each drop has a reason and is written out.
-WET documents (`content_type == text/plain`) pass through untouched.
+Only HTML documents (`content_type == text/html`, as the WARC reader marks them) are extracted:
+WET documents and those of other inputs (JSONL, Parquet, text) pass through untouched.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import ClassVar
 
 from datatrove.data import Document, DocumentsPipeline
@@ -61,9 +63,12 @@ class Extraction(BaseFilter):
 
     name = "⛏ Extraction"
 
-    def __init__(self, extractor: BaseExtractor, exclusion_writer: DiskWriter | None = None) -> None:
+    def __init__(self, extractor: BaseExtractor, exclusion_writer: DiskWriter | None = None,
+                 inputs: Collection[str] | None = None) -> None:
         super().__init__(exclusion_writer)
         self.extractor = extractor
+        # Names of the inputs whose documents are extracted (metadata.input); None: all.
+        self.inputs = frozenset(inputs) if inputs is not None else None
         self._sandbox: ExtractorSandbox | None = None
 
     def run(self, data: DocumentsPipeline, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
@@ -72,7 +77,9 @@ class Extraction(BaseFilter):
             yield from super().run(data, rank, world_size)
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
-        if doc.metadata.get("content_type") == "text/plain":
+        if doc.metadata.get("content_type") != "text/html":
+            return True
+        if self.inputs is not None and doc.metadata.get("input") not in self.inputs:
             return True
         assert self._sandbox is not None, "filter() runs inside run()"
         try:

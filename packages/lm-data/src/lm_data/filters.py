@@ -16,6 +16,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from datatrove.data import Document
 from datatrove.pipeline.filters import (
     C4BadWordsFilter,
     C4QualityFilter,
@@ -34,13 +35,23 @@ from lm_data.config import LanguageConfig, QualityConfig, URLFilterConfig
 
 
 class OfflineURLFilter(URLFilter):
-    """datatrove's `URLFilter` whose domain parser never touches the network."""
+    """datatrove's `URLFilter` whose domain parser never touches the network.
+
+    A document without a URL (a book, a text without provenance) passes and is counted
+    (`no_url`): datatrove's filter would fail the whole task on it.
+    """
 
     def __init__(self, **kwargs) -> None:
         from tldextract import TLDExtract
 
         super().__init__(**kwargs)
         self.tldextractor = TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+    def filter(self, document: Document) -> bool | tuple[bool, str]:
+        if not document.metadata.get("url"):
+            self.stat_update("no_url")
+            return True
+        return super().filter(document)
 
 
 def fasttext_lid176_path() -> Path:

@@ -1,7 +1,9 @@
 """Assemble datatrove stages from a `CurationConfig` and run them on an executor.
 
 Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and completion markers):
-  filter        read -> extract -> URL -> language -> quality -> decontam -> work/filtered
+  filter        read every input (one reader each) -> extract HTML -> books: Gutenberg cut,
+                length cap -> URL -> language -> quality -> decontam (-> inputs with
+                `filter = false`, read and prepared here) -> work/filtered
                 (+ exact-dedup signatures, or MinHash signatures when exact dedup is off)
   exact_find    duplicate ids from the exact signatures
   exact_filter  work/filtered -> drop exact duplicates -> work/exact_deduped (+ MinHash signatures)
@@ -10,7 +12,8 @@ Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and com
                                    (+ sentence signatures), then duplicated sentence spans)
   final         drop near-duplicates (or cut duplicated sentence spans) -> PII -> output/
 Every dropped document lands in `excluded/<filter>/`; every input record the reader cannot turn into a
-document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text) in `skipped/`.
+document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text; text: not UTF-8, empty)
+in `skipped/`. Every document carries the name of the input it came from (`metadata.input`).
 """
 
 from __future__ import annotations
@@ -41,13 +44,19 @@ from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
 from lm_core.config import write_resolved
-from lm_data.config import CurationConfig
+from lm_data.books import GutenbergStrip, TruncateText
+from lm_data.config import CurationConfig, InputConfig
 from lm_data.decontam import Decontamination
 from lm_data.dedup import SentenceDedup, sent_dedup_config
 from lm_data.extraction import Extraction, make_extractor
 from lm_data.filters import language_filter, quality_filters, url_filter
 from lm_data.pii import pii_formatter
-from lm_data.reader import AccountedJsonlReader, AccountedParquetReader, RobustWarcReader
+from lm_data.reader import (
+    AccountedJsonlReader,
+    AccountedParquetReader,
+    RobustWarcReader,
+    TextReader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -102,35 +111,58 @@ class _Layout:
     def __call__(self, *parts: str) -> str:
         return str(self.root.joinpath(*parts))
 
-    def excluded(self, name: str) -> JsonlWriter:
-        return JsonlWriter(self("excluded", name))
+    def excluded(self, name: str, tag: str = "") -> JsonlWriter:
+        # A tag keeps a second writer of one folder in a task from overwriting the first's file.
+        return JsonlWriter(self("excluded", name),
+                           output_filename=f"${{rank}}-{tag}.jsonl.gz" if tag else None)
 
     def work(self, method: str):
         """Folder maker under `work/<method>/`."""
         return lambda name: self("work", method, name)
 
 
-def _reader(cfg: CurationConfig, out: _Layout, files: list[Path]) -> PipelineStep:
+def _reader(inp: InputConfig, index: int, out: _Layout, files: list[Path]) -> PipelineStep:
+    """The reader of one input. Readers chain in datatrove (each passes the documents before
+    it through), so a task reads its share of every input's files."""
     root = Path(os.path.commonpath([str(f.parent) for f in files]))
-    paths_file = out("work", "input_files.txt")
+    # The first input keeps the file name of single-input runs (resumed runs find it).
+    paths_file = out("work", "input_files.txt" if index == 0 else f"input_files-{index}.txt")
     Path(paths_file).parent.mkdir(parents=True, exist_ok=True)
     Path(paths_file).write_text("".join(f"{f.relative_to(root)}\n" for f in files))
-    inp = cfg.input
-    skipped = JsonlWriter(out("skipped"))
+    # One skipped file per task and input: readers of one task writing the same file would
+    # overwrite each other's records.
+    skipped = JsonlWriter(out("skipped"), output_filename=None if index == 0 else
+                          f"${{rank}}-input{index}.jsonl.gz")
+    common: dict[str, Any] = {"skipped_writer": skipped, "limit": inp.limit,
+                              "paths_file": paths_file, "default_metadata": {"input": inp.name}}
     if inp.format == "warc":
-        return RobustWarcReader(
-            str(root), skipped_writer=skipped, max_record_bytes=inp.max_record_bytes,
-            limit=inp.limit, paths_file=paths_file,
-        )
+        return RobustWarcReader(str(root), max_record_bytes=inp.max_record_bytes, **common)
+    if inp.format == "text":
+        return TextReader(str(root), **common)
     cls = AccountedJsonlReader if inp.format == "jsonl" else AccountedParquetReader
-    return cls(str(root), skipped_writer=skipped, paths_file=paths_file, text_key=inp.text_key, id_key=inp.id_key,
-               limit=inp.limit)
+    return cls(str(root), text_key=inp.text_key, id_key=inp.id_key, **common)
+
+
+def _input_steps(cfg: CurationConfig, out: _Layout, inputs: list[InputConfig],
+                 tag: str = "") -> list[PipelineStep]:
+    """For the documents of `inputs`: HTML extraction (WARC inputs), then the cuts of books.
+    `tag` names the exclusion files of a second set of these steps in one stage."""
+    steps: list[PipelineStep] = []
+    warc = [i.name for i in inputs if i.format == "warc"]
+    if warc and cfg.extract.extractor != "none":
+        steps.append(Extraction(make_extractor(cfg.extract), inputs=warc,
+                                exclusion_writer=out.excluded("extraction", tag)))
+    books = [i.name for i in inputs if i.gutenberg]
+    if books:
+        steps.append(GutenbergStrip(books, exclusion_writer=out.excluded("gutenberg", tag)))
+    limits = {i.name: i.max_chars for i in inputs if i.max_chars}
+    if limits:
+        steps.append(TruncateText(limits))
+    return steps
 
 
 def _filter_steps(cfg: CurationConfig, out: _Layout) -> list[PipelineStep]:
-    steps: list[PipelineStep] = []
-    if cfg.input.format == "warc" and cfg.extract.extractor != "none":
-        steps.append(Extraction(make_extractor(cfg.extract), exclusion_writer=out.excluded("extraction")))
+    steps = []
     if cfg.url_filter.enabled:
         steps.append(url_filter(cfg.url_filter, out.excluded("url")))
     if cfg.language.enabled:
@@ -139,6 +171,21 @@ def _filter_steps(cfg: CurationConfig, out: _Layout) -> list[PipelineStep]:
     if cfg.decontam.eval_files:
         steps.append(Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination")))
     return steps
+
+
+def _first_stage(cfg: CurationConfig, out: _Layout, files: list[list[Path]]) -> list[PipelineStep]:
+    """Read, prepare and filter every input. The readers of inputs with `filter = false`
+    come after the filters: a datatrove reader passes the documents before it through and
+    then adds its own, so theirs skip the filters and the run still streams."""
+    readers = {inp.name: _reader(inp, i, out, f)
+               for i, (inp, f) in enumerate(zip(cfg.inputs, files, strict=True))}
+    filtered = [inp for inp in cfg.inputs if inp.filter]
+    unfiltered = [inp for inp in cfg.inputs if not inp.filter]
+    steps = [readers[inp.name] for inp in filtered]
+    if filtered:  # a filter first in a stage would be given no document stream at all
+        steps += _input_steps(cfg, out, filtered) + _filter_steps(cfg, out)
+    steps += [readers[inp.name] for inp in unfiltered]
+    return steps + _input_steps(cfg, out, unfiltered, tag="unfiltered")
 
 
 @dataclass
@@ -183,10 +230,11 @@ def build_stages(cfg: CurationConfig) -> list[Stage]:
     documents that stage wrote, so its filter can re-read them by rank; the last filter joins `final`.
     """
     out = _Layout(cfg.output.dir)
-    files = input_files(cfg.input.paths, cfg.input.glob)
-    n = min(cfg.executor.tasks or len(files), len(files))
+    files = [input_files(inp.paths, inp.glob) for inp in cfg.inputs]
+    total = sum(map(len, files))
+    n = min(cfg.executor.tasks or total, total)
     current = out("work", "filtered")
-    stages = [Stage("filter", [_reader(cfg, out, files), *_filter_steps(cfg, out), JsonlWriter(current)], n)]
+    stages = [Stage("filter", [*_first_stage(cfg, out, files), JsonlWriter(current)], n)]
     final: list[PipelineStep] = [RankFileReader(current)]
     dedups = _dedups(cfg, out)
     for i, dedup in enumerate(dedups):

@@ -1,4 +1,4 @@
-"""Readers that account for every record: WARC/WET, JSONL and Parquet.
+"""Readers that account for every record: WARC/WET, JSONL, Parquet and plain text.
 
 datatrove's readers silently drop what they cannot use: `WarcReader` non-HTML records, undecodable
 pages and read errors; `JsonlReader` malformed lines; both JSONL and Parquet readers records whose
@@ -155,8 +155,9 @@ class SkipAccounting:
         doc = Document(
             text=text,
             id=doc_id or f"{filepath}/{index}",
-            metadata={"skip_reason": reason, "detail": detail[:500], "file": path, "record_index": index,
-                      **metadata},
+            metadata={**(self.default_metadata or {}),  # type: ignore[attr-defined]
+                      "skip_reason": reason, "detail": detail[:500], "file": path,
+                      "record_index": index, **metadata},
         )
         writer, rank = self._skip_out
         writer.write(doc, rank)
@@ -183,8 +184,10 @@ class RobustWarcReader(SkipAccounting, BaseDiskReader):
         glob_pattern: str | None = None,
         limit: int = -1,
         paths_file=None,
+        default_metadata: dict | None = None,
     ) -> None:
-        super().__init__(data_folder, paths_file=paths_file, limit=limit, glob_pattern=glob_pattern)
+        super().__init__(data_folder, paths_file=paths_file, limit=limit, glob_pattern=glob_pattern,
+                         default_metadata=default_metadata)
         self.skipped_writer = skipped_writer
         self.max_record_bytes = max_record_bytes
         self._skip_out = None
@@ -252,6 +255,7 @@ class RobustWarcReader(SkipAccounting, BaseDiskReader):
         self._count()
         if data["metadata"]["charset"] != "declared":
             self.stat_update(f"charset_{data['metadata']['charset']}")
+        data["metadata"] = {**(self.default_metadata or {}), **data["metadata"]}
         return Document(**data)
 
 
@@ -356,3 +360,44 @@ class AccountedParquetReader(_RecordChecks, ParquetReader):
         except (OSError, pa.ArrowException) as e:
             self._skip("read_error", f"{type(e).__name__}: {e}; the rest of the file is unreadable",
                        filepath, index, row=index)
+
+
+class TextReader(SkipAccounting, BaseDiskReader):
+    """Plain-text files (`.txt`, or gzip-compressed `.txt.gz`), one document per file: books,
+    transcripts, a corpus kept as text. The text is the file's UTF-8 content as it is (line
+    ends kept); its id is the file's path relative to the data folder.
+
+    A file that is not UTF-8, cannot be read or holds only whitespace is a counted skip
+    (`undecodable`, `read_error`, `empty_text`) kept in `skipped/`, so
+    `documents + skipped == files read`.
+    """
+
+    name = "📄 Text files"
+
+    def __init__(self, data_folder, skipped_writer: DiskWriter | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(data_folder, **kwargs)
+        self.skipped_writer = skipped_writer
+        self._skip_out = None
+
+    def read_file(self, filepath: str) -> Iterator[Document]:
+        try:
+            with self.data_folder.open(filepath, "rb", compression="infer") as f:
+                raw = f.read()
+        except (OSError, EOFError, zlib.error) as e:
+            self._skip("read_error", f"{type(e).__name__}: {e}", filepath, 0)
+            return
+        try:
+            # utf-8-sig: a byte-order mark is not text.
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            self._skip("undecodable", f"not UTF-8: {e}", filepath, 0)
+            return
+        if not text.strip():
+            self._skip("empty_text", f"{len(raw)} bytes of whitespace", filepath, 0)
+            return
+        self._count()
+        metadata = {**(self.default_metadata or {})}
+        if self.add_file_path:
+            metadata["file_path"] = self.data_folder.resolve_paths(filepath)
+        yield Document(text=text, id=filepath, metadata=metadata)

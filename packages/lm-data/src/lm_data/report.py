@@ -6,7 +6,6 @@ so it works on runs made on any executor once the files are gathered.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 from collections import Counter
@@ -15,12 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from lm_core import InputError
+from lm_core.jsonl import iter_jsonl
 
 logger = logging.getLogger(__name__)
 
 # datatrove step names (substring) -> folder under excluded/
 STEP_FOLDERS = {
     "Extraction": "extraction",
+    "Gutenberg": "gutenberg",
     "Url-filter": "url",
     "Language ID": "language",
     "Gopher Repetition": "gopher_repetition",
@@ -44,10 +45,7 @@ def _value(v: Any) -> float:
 def iter_docs(folder: Path) -> Iterator[dict]:
     """Documents of a datatrove output folder (JSONL.gz or Parquet)."""
     for f in sorted(folder.glob("*.jsonl.gz")):
-        with gzip.open(f, "rt", encoding="utf-8") as fh:
-            for line in fh.read().split("\n"):
-                if line:
-                    yield json.loads(line)
+        yield from (record for _, record in iter_jsonl(f))
     parquet = sorted(folder.glob("*.parquet"))
     if parquet:
         import pyarrow.parquet as pq
@@ -68,8 +66,8 @@ def _read_stats(path: Path) -> list[dict]:
         raise InputError(f"{path}: not a datatrove stats file ({e})") from e
 
 
-def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
-    reader: dict = {}
+def _step_rows(run_dir: Path) -> tuple[Counter, list[dict]]:
+    reader: Counter = Counter()  # summed over the readers of a run with several inputs
     rows: list[dict] = []
     stage_dirs = [p for p in (run_dir / "logs").glob("*_*") if p.is_dir() and p.name.split("_")[0].isdigit()]
     first = run_dir / "logs" / "0_filter" / "stats.json"
@@ -83,7 +81,7 @@ def _step_rows(run_dir: Path) -> tuple[dict, list[dict]]:
             stats = {k: _value(v) for k, v in step["stats"].items()}
             folder = next((f for key, f in STEP_FOLDERS.items() if key in step["name"]), None)
             if "READER" in step["name"] and stage.name.endswith("_filter") and stage.name.startswith("0_"):
-                reader = stats
+                reader.update(stats)
             if folder is None:
                 continue
             total = int(stats.get("total", 0))

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from lm_core.jsonl import iter_jsonl
 from lm_dist.config import MetricsConfig
 
 logger = logging.getLogger(__name__)
@@ -257,15 +258,7 @@ def read_metrics(run_dir: str | Path) -> RunMetrics:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found (has the run in {run_dir} logged a step?)")
     rows, skipped = [], []
-    # Split on "\n" only: str.splitlines() would also break at U+2028 inside a string.
-    for n, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            skipped.append((n, f"not valid JSON: {e}"))
-            continue
+    for n, row in iter_jsonl(path, on_error=lambda n, _raw, why: skipped.append((n, why))):
         if not isinstance(row, dict) or not isinstance(row.get("step"), int):
             skipped.append((n, "not a JSON object with an integer 'step'"))
             continue

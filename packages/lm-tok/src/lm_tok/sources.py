@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from lm_core.jsonl import iter_jsonl
 from lm_tok.config import InputError, input_kind
 
 log = logging.getLogger(__name__)
@@ -62,25 +63,35 @@ def _check_text(text: object, field: str) -> str | None:
     return None
 
 
+def _record(obj: object, name: str, n: int, field: str) -> Record | Skipped:
+    """The document of a parsed JSON line, or why there is none."""
+    if not isinstance(obj, dict) or field not in obj:
+        return Skipped(name, n, f"no {field!r} field")
+    why = _check_text(obj[field], field)
+    return Skipped(name, n, why) if why else Record(obj[field], name, n)
+
+
 def _jsonl_lines(lines: Iterable[bytes], name: str, field: str) -> Iterator[Record | Skipped]:
+    """The records of the raw lines of a piece (a part of a file, in memory)."""
     for n, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         try:
             obj = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            yield Skipped(name, n, f"unreadable JSON: {e}")
+            yield Skipped(name, n, f"invalid JSON: {e}")
             continue
-        if not isinstance(obj, dict) or field not in obj:
-            yield Skipped(name, n, f"no {field!r} field")
-            continue
-        why = _check_text(obj[field], field)
-        yield Skipped(name, n, why) if why else Record(obj[field], name, n)
+        yield _record(obj, name, n, field)
 
 
 def _jsonl(path: Path, field: str) -> Iterator[Record | Skipped]:
-    with _open_binary(path) as f:
-        yield from _jsonl_lines(f, str(path), field)  # binary lines split on b"\n" only
+    """A whole JSONL(.gz) file through lm-core's reader; bad lines are skips, in file order."""
+    name, bad = str(path), []
+    for n, obj in iter_jsonl(path, on_error=lambda n, _raw, why: bad.append(Skipped(name, n, why))):
+        yield from bad
+        bad.clear()
+        yield _record(obj, name, n, field)
+    yield from bad
 
 
 def _text(path: Path, whole: bool) -> Iterator[Record | Skipped]:
