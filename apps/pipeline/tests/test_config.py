@@ -74,10 +74,12 @@ def test_flags_override_the_file_which_overrides_the_preset(deep_toml):
     ("sft.model", "/elsewhere", "sft.model"),
     ("pretrain.data.path", "/shards", "pretrain.data.path"),
     ("encode.output", "/x", "encode.output"), ("data.input.paths", '["a.warc"]', "data.input"),
+    ("data.inputs", '[{paths = ["a.warc"]}]', "data.inputs"),
     ("pretrain.model.overrides.vocab_size", "99", "pretrain.model.overrides.vocab_size"),
 ])
 def test_a_path_the_stage_owns_cannot_be_set(dotted, value, named):
-    with pytest.raises(ConfigError, match=rf"^{named.replace('.', '[.]')}: set by the pipeline"):
+    named = named.replace(".", "[.]")
+    with pytest.raises(ConfigError, match=rf"^--{dotted}: {named}: set by the pipeline"):
         load(PipelineConfig, None, [f"--{dotted}", value])
 
 
