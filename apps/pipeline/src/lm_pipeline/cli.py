@@ -1,8 +1,8 @@
 """`lm-pipeline [run] [CONFIG.toml] [--section.field VALUE ...]`: the whole pipeline.
 
     uv run lm-pipeline                                   # the demo preset on the demo pack
-    uv run lm-pipeline --preset micro --run-dir /tmp/m   # minutes: every stage, tiny
-    uv run lm-pipeline --redo-from sft --sft.train.max_steps 200
+    uv run lm-pipeline --preset micro --run_dir /tmp/m   # minutes: every stage, tiny
+    uv run lm-pipeline --redo_from sft --sft.train.max_steps 200
     uv run lm-pipeline run my-run.toml --pretrain.train.z_loss 1e-4
 """
 
