@@ -69,8 +69,9 @@ def evaluate(cfg: EvalConfig, *, progress: bool = False) -> dict[str, Any]:
         result["seconds"] = round(time.perf_counter() - start, 2)
         logger.info("%s: %s", task, result["metrics"])
         results.append(result)
-    report = {"model": str(cfg.model), "limit": cfg.limit, "max_length": scorer.max_length,
-              "parameters": scorer.model.num_params(), "results": results}
+    report = {"model": str(cfg.model), "limit": cfg.limit, "task_limits": cfg.task_limits,
+              "max_length": scorer.max_length, "parameters": scorer.model.num_params(),
+              "results": results}
     if cfg.output is not None:
         write_report(report, cfg.output)
     return report
