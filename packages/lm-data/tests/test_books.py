@@ -33,7 +33,8 @@ PLAIN = "A plain text without any licence: only the story itself, told in one li
 
 
 def _first_gutenberg_book(shared: Path) -> dict:
-    with gzip.open(shared / "pretrain" / "gutenberg-20-books.jsonl.gz", "rt", encoding="utf-8") as f:
+    path = shared / "pretrain" / "gutenberg-20-books.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
         return json.loads(f.readline())
 
 
@@ -164,9 +165,11 @@ def test_an_input_with_filter_false_skips_the_filters(tmp_path):
 def test_inputs_table_list_and_single_input_table(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    cfg = CurationConfig.from_dict({"inputs": [{"paths": [str(tmp_path / "a")], "format": "jsonl"},
-                                               {"paths": [str(tmp_path / "b")], "format": "text"}]})
-    assert [(i.name, i.format) for i in cfg.inputs] == [("inputs[0]", "jsonl"), ("inputs[1]", "text")]
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    cfg = CurationConfig.from_dict({"inputs": [{"paths": [a], "format": "jsonl"},
+                                               {"paths": [b], "format": "text"}]})
+    names = [(i.name, i.format) for i in cfg.inputs]
+    assert names == [("inputs[0]", "jsonl"), ("inputs[1]", "text")]
     single = CurationConfig.from_dict({"input": {"paths": [str(tmp_path / "a")]}})
     assert single.input is None and [i.format for i in single.inputs] == ["warc"]
     with pytest.raises(ConfigError, match=r"inputs\.1\.fromat: unknown key"):

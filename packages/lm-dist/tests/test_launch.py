@@ -64,10 +64,23 @@ def test_failed_launch_raises_with_the_log_tail(tmp_path, shard_dir):
         launch(cfg, 2, log=tmp_path / "train.log", echo=False)
     message = str(e.value)
     assert "torchrun exit code 1" in message and str(tmp_path / "train.log") in message
-    # Each rank's exception, named before the log's tail.
-    assert "rank 0: FileNotFoundError: " in message and "rank 1: FileNotFoundError: " in message
-    assert "no-such-shards/manifest.json not found" in message
+    # The ranks' error (lm-core's one-line CLI error), named before the log's tail.
+    errors = message.split("last lines of")[0]
+    assert "lm-dist train: error: " in errors
+    assert "no-such-shards/manifest.json not found" in errors
     assert "no-such-shards" in (tmp_path / "train.log").read_text()
+
+
+def test_the_ranks_errors_are_picked_from_the_log():
+    from lm_dist.launcher import _note_error
+
+    errors: dict[str, str] = {}
+    for line in ["[rank1]: Traceback (most recent call last):\n", "[rank1]:   File \"x.py\"\n",
+                 "[rank1]: RuntimeError: boom\n", "lm-dist train: error: bad.toml: not found\n",
+                 "2026 [rank0] INFO lm_dist.mesh: rank 0/2 joined with gloo\n"]:
+        _note_error(line, errors)
+    assert errors == {"rank 1: ": "RuntimeError: boom",
+                      "": "lm-dist train: error: bad.toml: not found"}
 
 
 def test_launch_rejects_a_bad_nproc(tmp_path, shard_dir):

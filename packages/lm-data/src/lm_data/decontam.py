@@ -61,8 +61,8 @@ def iter_eval_texts(path: str | Path, fields: list[str]) -> Iterator[str]:
     # A bad line is an error (InputError "PATH:LINE: ..."): a silently smaller evaluation set
     # would let contaminated documents through.
     for lineno, row in iter_jsonl(path):
-        text = next((row[k] for k in fields if isinstance(row, dict) and isinstance(row.get(k), str)),
-                    None)
+        found = (row[k] for k in fields if isinstance(row, dict) and isinstance(row.get(k), str))
+        text = next(found, None)
         if text is None:
             raise InputError(f"{path}:{lineno}: none of the fields {fields} holds text")
         yield text

@@ -3,8 +3,8 @@
 One process trains in the caller's process (`train(cfg)`); several run the `lm-dist train`
 command under torchrun (`python -m torch.distributed.run --standalone`), one process per
 rank, from the resolved config written to `<run_dir>/config.toml`. Their output goes to a
-log file (and to stderr); a failed run raises `LaunchError` with the log's last lines, so
-the caller sees the rank's traceback rather than only torchrun's exit code.
+log file (and to stderr); a failed run raises `LaunchError` naming the ranks' errors and
+quoting the log's last lines, so the caller sees why, not only torchrun's exit code.
 """
 
 from __future__ import annotations
@@ -26,13 +26,23 @@ logger = logging.getLogger(__name__)
 TAIL_LINES = 40
 """Lines of the log a `LaunchError` quotes."""
 
-# A rank's traceback reaches the log as "[rankN]: ..." lines, its frames indented; the last
-# unindented one of a rank is its exception (torchrun's own report that follows names none).
+# What a failed rank says: lm-core's one-line CLI error ("lm-dist train: error: ..."), or, for
+# an unexpected exception, a traceback as "[rankN]: ..." lines whose last unindented one is
+# the exception (torchrun's own report that follows names none).
+_CLI_ERROR = re.compile(r"^(lm-dist \w+: error: .+)$")
 _RANK_LINE = re.compile(r"^\[rank(\d+)\]: (?! )(?!Traceback)(.+)$")
 
 
 class LaunchError(RuntimeError):
     """A torchrun launch that exited with an error; the message ends with its log's tail."""
+
+
+def _note_error(line: str, errors: dict[str, str]) -> None:
+    """Keep what a log line says about a failed rank (by rank; "" for a CLI error)."""
+    if match := _RANK_LINE.match(line):
+        errors[f"rank {match[1]}: "] = match[2].rstrip()
+    elif match := _CLI_ERROR.match(line.rstrip()):
+        errors[""] = match[1]
 
 
 def torchrun_command(config_file: str | Path, nproc: int) -> list[str]:
@@ -69,7 +79,7 @@ def _torchrun(cfg: TrainConfig, nproc: int, log: Path, echo: bool) -> None:
     logger.info("training on %d processes: %s (log: %s)", nproc, shlex.join(command), log)
     log.parent.mkdir(parents=True, exist_ok=True)
     tail: deque[str] = deque(maxlen=TAIL_LINES)
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = {}  # by rank ("" for CLI errors, which do not name theirs)
     with open(log, "w", encoding="utf-8") as out, subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             errors="replace") as proc:
@@ -77,8 +87,7 @@ def _torchrun(cfg: TrainConfig, nproc: int, log: Path, echo: bool) -> None:
             for line in proc.stdout:
                 out.write(line)
                 tail.append(line)
-                if match := _RANK_LINE.match(line):
-                    errors[match[1]] = match[2].rstrip()
+                _note_error(line, errors)
                 if echo:
                     sys.stderr.write(line)
             code = proc.wait()
@@ -88,7 +97,7 @@ def _torchrun(cfg: TrainConfig, nproc: int, log: Path, echo: bool) -> None:
             proc.wait()
             raise
     if code != 0:
-        raised = "".join(f"\n  rank {rank}: {error}" for rank, error in sorted(errors.items()))
+        raised = "".join(f"\n  {rank}{error}" for rank, error in sorted(errors.items()))
         raise LaunchError(f"training on {nproc} processes failed (torchrun exit code {code})"
                           f"{raised}\nlast lines of {log}:\n{''.join(tail).rstrip()}")
 
