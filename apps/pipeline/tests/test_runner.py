@@ -1,5 +1,6 @@
 import pytest
 
+from lm_core.config import load
 from lm_pipeline.config import STAGES, PipelineConfig, demo_dir
 from lm_pipeline.runner import MARKER, run_stages
 
@@ -34,6 +35,26 @@ def test_stages_are_cached_and_redone_from_a_changed_stage(tmp_path):
     calls.clear()
     run_stages(cfg, _recording_stages(calls), redo_from="eval")
     assert calls == ["eval", "chat", "report"]
+
+
+@pytest.mark.wheel
+@pytest.mark.parametrize(("flag", "value", "first"), [
+    ("--corpus.max_book_chars", "10", "data"),
+    ("--data.dedup.minhash", "false", "data"),
+    ("--tokenizer.tokenizer.min_frequency", "3", "tokenize"),
+    ("--encode.add_bos", "false", "tokenize"),
+    ("--pretrain.train.z_loss", "1e-4", "pretrain"),
+    ("--dpo.loss_type", "ipo", "dpo"),
+    ("--eval.task_limits.piqa", "3", "eval"),
+    ("--chat.max_new_tokens", "3", "chat"),
+    ("--chat_prompts", "hello", "chat"),
+])
+def test_a_changed_package_field_redoes_its_stage_and_the_later_ones(tmp_path, flag, value, first):
+    args = ["--preset", "micro", "--run-dir", str(tmp_path)]
+    run_stages(load(PipelineConfig, None, args), _recording_stages([]))
+    calls = []
+    run_stages(load(PipelineConfig, None, [*args, flag, value]), _recording_stages(calls))
+    assert calls == list(STAGES[STAGES.index(first):])
 
 
 @pytest.mark.wheel
