@@ -1,48 +1,38 @@
-"""`lm-pipeline`: parse the preset and flags into a `PipelineConfig`, then run it.
+"""`lm-pipeline [run] [CONFIG.toml] [--section.field VALUE ...]`: the whole pipeline.
 
-    uv run lm-pipeline                                  # the demo pack, preset demo
-    uv run lm-pipeline --preset micro --run-dir /tmp/m  # minutes: every stage, tiny
-    uv run lm-pipeline --from sft --sft.max-steps 200   # redo from SFT with new settings
+    uv run lm-pipeline                                   # the demo preset on the demo pack
+    uv run lm-pipeline --preset micro --run_dir /tmp/m   # minutes: every stage, tiny
+    uv run lm-pipeline --redo_from sft --sft.train.max_steps 200
+    uv run lm-pipeline run my-run.toml --pretrain.train.z_loss 1e-4
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-import tyro
-
-from lm_pipeline.config import PRESETS, STAGES, PipelineConfig
-from lm_pipeline.pipeline import main as run
-
-
-def parse(argv: list[str]) -> tuple[PipelineConfig, str | None]:
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--preset", default="demo", choices=sorted(PRESETS))
-    pre.add_argument("--from", dest="redo_from", default=None, choices=STAGES,
-                     help="redo this stage and every later one")
-    known, rest = pre.parse_known_args(argv)
-    try:
-        base = PipelineConfig.from_preset(known.preset, run_dir=Path("runs") / known.preset)
-    except (ValueError, FileNotFoundError) as e:
-        raise SystemExit(f"lm-pipeline: {e}") from e
-    description = (f"Preset {known.preset!r} (choose with --preset {{{','.join(sorted(PRESETS))}}}); "
-                   f"--from {{{','.join(STAGES)}}} redoes a stage and the ones after it. "
-                   "Every flag below overrides the preset.")
-    cfg = tyro.cli(PipelineConfig, default=base, args=rest, prog="lm-pipeline",
-                   description=description)
-    return cfg, known.redo_from
+from lm_core.cli import Command
+from lm_core.cli import main as cli_main
+from lm_pipeline.config import PipelineConfig
+from lm_pipeline.pipeline import main as run_pipeline
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
-    cfg, redo_from = parse(sys.argv[1:] if argv is None else argv)
-    report = run(cfg, redo_from=redo_from)
-    print(f"report: {report}")
+def _run(cfg: PipelineConfig) -> int:
+    print(f"report: {run_pipeline(cfg)}")
     return 0
+
+
+HELP = ("every stage, raw crawl files to a chat model and its report (done stages are skipped); "
+        "[data] [tokenizer] [encode] [pretrain] [sft] [dpo] [eval] [chat] hold the configs of "
+        "lm-data run, lm-tok train/encode, lm-dist train, lm-align sft/dpo, lm-evaluate run and "
+        "lm-chat's sampling")
+
+COMMANDS = {"run": Command(PipelineConfig, _run, HELP)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # A bare `lm-pipeline` (or one given only a file and flags) runs: the project's first command.
+    return cli_main("lm-pipeline", COMMANDS, argv, default="run")
 
 
 if __name__ == "__main__":

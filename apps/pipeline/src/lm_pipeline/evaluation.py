@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -10,9 +11,8 @@ from typing import Any
 import torch
 
 from lm_chat import ChatModel, SamplingConfig
-from lm_evaluate import Scorer, load_model_dir, perplexity, run_gsm8k, run_piqa
-from lm_pipeline.config import PipelineConfig
-from lm_pipeline.corpus import iter_jsonl
+from lm_evaluate import EvalConfig, evaluate
+from lm_pipeline.config import PipelineConfig, package_config
 
 logger = logging.getLogger(__name__)
 
@@ -21,58 +21,67 @@ MODELS = {"base": "pretrain", "sft": "sft", "dpo": "dpo"}
 
 
 def model_dir(cfg: PipelineConfig, stage: str) -> Path:
-    return cfg.run_dir / stage / "hf"
+    return cfg.stage_dir(stage) / "hf"
 
 
-def _heldout_text(cfg: PipelineConfig) -> list[str]:
-    corpus = json.loads((cfg.run_dir / "data" / "corpus.json").read_text())
-    docs = [r["text"] for p in corpus["heldout"] for r in iter_jsonl(Path(p))]
-    limit = cfg.eval.heldout_chars
-    return [d[:limit] for d in docs] if limit else docs
+def _eval_files(cfg: PipelineConfig) -> dict[str, str]:
+    """The task files of the data's eval/ folder, under lm-evaluate's file keys."""
+    found = {}
+    for key, pattern in (("piqa", "piqa*.jsonl*"), ("piqa_labels", "piqa*-labels.lst"),
+                         ("gsm8k", "gsm8k*.jsonl*")):
+        files = sorted((cfg.source / "eval").glob(pattern))
+        if files:
+            found[key] = str(files[0])
+    return found
 
 
-def _eval_file(cfg: PipelineConfig, prefix: str) -> Path | None:
-    found = sorted((cfg.source / "eval").glob(f"{prefix}*.jsonl*"))
-    return found[0] if found else None
-
-
-def evaluate_model(cfg: PipelineConfig, name: str, directory: Path) -> dict[str, Any]:
-    """Bits-per-byte on the held-out book, PIQA, and GSM8K for the chat models."""
-    model, tokenizer = load_model_dir(directory)
-    scorer = Scorer(model, tokenizer, batch_size=16)
-    row: dict[str, Any] = {"model": name, "parameters": model.num_params()}
-    row["heldout_bpb"] = perplexity(scorer, _heldout_text(cfg))["bits_per_byte"]
-    piqa = _eval_file(cfg, "piqa")
-    if piqa is not None:
-        labels = next(piqa.parent.glob(piqa.name.split(".jsonl")[0] + "-labels.lst"))
-        result = run_piqa(scorer, piqa, labels, limit=cfg.eval.piqa_limit)
-        row["piqa_acc"], row["piqa_acc_norm"] = result["metrics"]["acc"], result["metrics"]["acc_norm"]
-    gsm8k = _eval_file(cfg, "gsm8k")
-    if gsm8k is not None and cfg.eval.gsm8k_limit and name != "base":
-        result = run_gsm8k(scorer, gsm8k, chat=True, limit=cfg.eval.gsm8k_limit,
-                           max_new_tokens=cfg.eval.gsm8k_max_new_tokens)
-        row["gsm8k_exact_match"] = result["metrics"]["exact_match"]
-    return row
+def eval_config(cfg: PipelineConfig, name: str, heldout: list[Path]) -> EvalConfig:
+    """lm-evaluate on model `name` (base, sft or dpo): the `[eval]` section with the stage's
+    paths. The base model skips gsm8k (asked through the chat template) and any task whose
+    files the data lacks."""
+    files = _eval_files(cfg)
+    owned = {"model": str(model_dir(cfg, MODELS[name])),
+             "output": str(cfg.stage_dir("eval") / name),
+             "data_dir": str(cfg.source), "files": files, "heldout": [str(p) for p in heldout]}
+    ec = package_config(EvalConfig, cfg, "eval", owned)
+    runs = {"piqa": "piqa" in files, "gsm8k": "gsm8k" in files and name != "base"}
+    return dataclasses.replace(ec, tasks=tuple(t for t in ec.tasks if runs.get(t, True)))
 
 
 def run_eval(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
     torch.manual_seed(cfg.seed)
-    rows = [evaluate_model(cfg, name, model_dir(cfg, stage)) for name, stage in MODELS.items()]
+    heldout = json.loads((cfg.stage_dir("data") / "corpus.json").read_text())["heldout"]
+    rows = []
+    for name in MODELS:
+        report = evaluate(eval_config(cfg, name, [Path(p) for p in heldout]))
+        row = {"model": name, "parameters": report["parameters"]}
+        for result in report["results"]:
+            row |= {f"{result['task']}_{k}": v for k, v in result["metrics"].items()
+                    if k in HEADLINE}
+        rows.append(row)
     (out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
     return {"rows": rows}
 
 
+HEADLINE = ("bits_per_byte", "acc", "acc_norm", "exact_match")
+"""The metrics of each task that the results table shows."""
+
+
+def sampling_config(cfg: PipelineConfig) -> SamplingConfig:
+    """How the sample conversations are generated: the `[chat]` section."""
+    return package_config(SamplingConfig, cfg, "chat", {}, seeded={"seed": cfg.seed})
+
+
 def run_chat(cfg: PipelineConfig, out: Path) -> dict[str, Any]:
-    chat = ChatModel.load(model_dir(cfg, "dpo"))
-    sampling = SamplingConfig(temperature=cfg.chat.temperature, top_p=None,
-                              max_new_tokens=cfg.chat.max_new_tokens, seed=cfg.seed)
+    chat, sampling = ChatModel.load(model_dir(cfg, "dpo")), sampling_config(cfg)
     conversations = []
-    for prompt in cfg.chat.prompts:
+    for prompt in cfg.chat_prompts:
         messages = [{"role": "user", "content": prompt}]
         generation = chat.start(messages, sampling)
         reply = "".join(generation)
         conversations.append({"messages": [*messages, {"role": "assistant", "content": reply}],
                               "finish_reason": generation.finish_reason})
         logger.info("user: %s\nassistant: %s", prompt, reply)
-    (out / "conversations.json").write_text(json.dumps(conversations, indent=2, ensure_ascii=False) + "\n")
+    text = json.dumps(conversations, indent=2, ensure_ascii=False)
+    (out / "conversations.json").write_text(text + "\n")
     return {"conversations": conversations}

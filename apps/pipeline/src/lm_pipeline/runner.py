@@ -54,14 +54,14 @@ def run_stages(cfg: PipelineConfig, stages: dict[str, Callable[[PipelineConfig, 
                *, redo_from: str | None = None) -> list[StageResult]:
     """Run each stage in STAGES order unless its marker says it is done with the same key."""
     if redo_from is not None and redo_from not in STAGES:
-        raise ValueError(f"--from {redo_from!r} is not a stage; stages: {', '.join(STAGES)}")
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"redo_from: {redo_from!r} is not a stage; stages: {', '.join(STAGES)}")
+    cfg.root.mkdir(parents=True, exist_ok=True)
     redo = False
     upstream, results = "", []
     for stage in STAGES:
         redo = redo or stage == redo_from
         key = stage_key(cfg, stage, upstream)
-        stage_dir = cfg.run_dir / stage
+        stage_dir = cfg.stage_dir(stage)
         marker = read_marker(stage_dir)
         if marker and marker.get("key") == key and not redo:
             logger.info("stage %s: done already (key %s), skipped", stage, key)

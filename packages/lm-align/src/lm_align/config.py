@@ -154,13 +154,15 @@ class SFTRunConfig:
         self.model, self.output = Path(self.model), Path(self.output)
         if self.train.learning_rate is None:
             self.train.learning_rate = SFT_LEARNING_RATE
-        _check_model_dir(self.model, "model")
         _check_format(self.data, "sft")
         if self.packing and self.train.max_length is None:
             raise ConfigError("packing: needs train.max_length (the packed row length)")
         from trl import SFTConfig
 
         check_extra(self.train.extra, SFTConfig)
+        # Last, so that every other field is known good when only the model is missing
+        # (lm-pipeline checks a stage's config before an earlier stage writes its model).
+        _check_model_dir(self.model, "model")
 
 
 @dataclass(kw_only=True)
@@ -187,9 +189,6 @@ class DPORunConfig:
         self.ref_model = Path(self.ref_model) if self.ref_model is not None else None
         if self.train.learning_rate is None:
             self.train.learning_rate = DPO_LEARNING_RATE
-        _check_model_dir(self.model, "model")
-        if self.ref_model is not None:
-            _check_model_dir(self.ref_model, "ref_model")
         _check_format(self.data, "preference")
         if not self.beta > 0:
             raise ConfigError(f"beta: must be > 0, got {self.beta}")
@@ -200,6 +199,9 @@ class DPORunConfig:
         from trl import DPOConfig
 
         check_extra(self.train.extra, DPOConfig)
+        _check_model_dir(self.model, "model")  # last, as in SFTRunConfig
+        if self.ref_model is not None:
+            _check_model_dir(self.ref_model, "ref_model")
 
 
 def _check_model_dir(path: Path, name: str) -> None:
