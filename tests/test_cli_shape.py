@@ -41,7 +41,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("lm-evaluate", "harness", "lm_evaluate.cli"),
     ("lm-chat", "chat", "lm_chat.cli"),
     ("lm-chat", "serve", "lm_chat.cli"),
-    # TODO(i13-pipe): ("lm-pipeline", "run", "lm_pipeline.cli"), once lm-pipeline is on lm-core.
+    ("lm-pipeline", "run", "lm_pipeline.cli"),
 ]
 IDS = [f"{prog} {command}" for prog, command, _ in COMMANDS]
 
@@ -98,6 +98,10 @@ def test_help_shows_every_field_with_its_docstring(prog, command, module, capsys
     assert main([command, "--help"]) == 0
     out = _flat(capsys.readouterr().out)
     fields = list(_fields(commands[command].config))
+    # Tables holding another config (lm-pipeline's sections): their fields are listed too.
+    sections = commands[command].sections() if commands[command].sections else {}
+    for table, cls in sections.items():
+        fields += list(_fields(cls, f"{table}."))
     for flag, doc in fields:
         assert f"{flag} " in out, f"{prog} {command} --help lacks {flag}"
         assert _flat(doc) in out, f"{prog} {command} --help lacks the docstring of {flag}: {doc}"

@@ -148,3 +148,16 @@ def test_logging_is_rank_aware(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     cli._configure_logging()
     assert seen == [logging.WARNING, logging.INFO]
+
+
+def test_help_lists_the_fields_of_a_config_a_table_holds(capsys):
+    # lm-pipeline's [pretrain] table holds an lm-dist TrainConfig: its fields are listed under
+    # the table's name, with the value the base (a preset) gives them.
+    command = Command(Job, lambda cfg: None, "h",
+                      base=lambda: {"name": "b", "extra": {"section": {"depth": 7}}},
+                      sections=lambda: {"extra": Job})
+    assert main("lm-x", {"go": command}, ["go", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "[extra] holds" in out
+    assert "--extra.retries Times a failed step is retried. (default: 1)" in out
+    assert "--extra.section.depth How deep to go, in levels. (default: 2, here: 7)" in out

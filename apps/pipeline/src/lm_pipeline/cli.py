@@ -27,7 +27,23 @@ HELP = ("every stage, raw crawl files to a chat model and its report (done stage
         "lm-data run, lm-tok train/encode, lm-dist train, lm-align sft/dpo, lm-evaluate run and "
         "lm-chat's sampling")
 
-COMMANDS = {"run": Command(PipelineConfig, _run, HELP)}
+def _sections() -> dict[str, type]:
+    """The config each table holds, for `--help` (imported only when help is asked for)."""
+    import lm_data
+    import lm_dist
+    import lm_tok
+    from lm_align import DPORunConfig, SFTRunConfig
+    from lm_chat import SamplingConfig
+    from lm_evaluate import EvalConfig
+    from lm_pipeline.config import CorpusConfig
+
+    return {"corpus": CorpusConfig, "data": lm_data.CurationConfig,
+            "tokenizer": lm_tok.TokenizerTrainConfig, "encode": lm_tok.EncodeConfig,
+            "pretrain": lm_dist.TrainConfig, "sft": SFTRunConfig, "dpo": DPORunConfig,
+            "eval": EvalConfig, "chat": SamplingConfig}
+
+
+COMMANDS = {"run": Command(PipelineConfig, _run, HELP, sections=_sections)}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

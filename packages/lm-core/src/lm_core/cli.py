@@ -50,6 +50,9 @@ class Command:
     """Values under the TOML file (e.g. a preset), computed only when the command runs."""
     errors: tuple[type[BaseException], ...] = ()
     """Further exceptions that mean bad input (e.g. an unreadable checkpoint): one line, exit 2."""
+    sections: Callable[[], Mapping[str, type]] | None = None
+    """Table fields that hold another config (lm-pipeline's `pretrain` table holds an lm-dist
+    `TrainConfig`): `--help` lists that config's fields under the table's name."""
 
 
 def main(prog: str, commands: Mapping[str, Command], argv: Sequence[str] | None = None, *,
@@ -113,7 +116,29 @@ def _help(prog: str, name: str, command: Command, path: str | None) -> int:
     text = out.getvalue()
     print(text, end="")
     print(_tables_help(command.config, default, text), end="")
+    for table, cls in (command.sections() if command.sections else {}).items():
+        print(_section_help(table, cls, getattr(default, table, None) or {}), end="")
     return code
+
+
+def _section_help(table: str, cls: type, values: Mapping[str, Any]) -> str:
+    """Every field of the config `cls` that the table `table` holds, with its docstring, its
+    default and the value the table gives it (from a preset or the file), if any."""
+    lines = [f"\n[{table}] holds {cls.__module__.split('.')[0]}'s {cls.__name__}:"]
+    for flag, doc, default in _leaf_fields(cls, None, f"{table}."):
+        given = _lookup(values, flag.removeprefix(f"--{table}.").split("."))
+        shown = f"default: {default!r}" + (f", here: {given[0]!r}" if given else "")
+        lines += [f"  {flag}", f"      {' '.join(doc.split())} ({shown})"]
+    return "\n".join(lines) + "\n"
+
+
+def _lookup(values: Mapping[str, Any], keys: list[str]) -> tuple[Any, ...]:
+    """(the value at `keys` in nested `values`,) or () when it is not there."""
+    for key in keys:
+        if not isinstance(values, Mapping) or key not in values:
+            return ()
+        values = values[key]
+    return (values,)
 
 
 def _tables_help(cls: type, default: Any, shown: str) -> str:
