@@ -25,7 +25,9 @@ def page(title: str, paragraphs: int = 6, extra: str = "") -> str:
     return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}{extra}</article></body></html>"
 
 
-def record(writer: WARCWriter, url: str, body: bytes, content_type: str = "text/html; charset=utf-8"):
+def record(
+    writer: WARCWriter, url: str, body: bytes, content_type: str = "text/html; charset=utf-8"
+):
     headers = [("Content-Type", content_type)] if content_type else []
     http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
     return writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
@@ -64,7 +66,9 @@ def broken_gz_warc(path: Path) -> dict[str, int]:
 
 def wrong_length_warc(path: Path) -> None:
     """A plain .warc whose second record declares a Content-Length 40 bytes too short."""
-    records = [(f"http://example.org/{i}", page(f"Page {i}").encode(), "text/html") for i in range(3)]
+    records = [
+        (f"http://example.org/{i}", page(f"Page {i}").encode(), "text/html") for i in range(3)
+    ]
     chunks = write_records(path, records, gzip_members=False)
     bad = chunks[1]
     head, sep, rest = bad.partition(b"\r\n\r\n")

@@ -9,7 +9,9 @@ import random
 from pathlib import Path
 
 # LM_SHARED_DATA points elsewhere; without the data these tests error (never skip), so none passes vacuously.
-DATA = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+DATA = Path(
+    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
+)
 SHAKESPEARE = DATA / "pretrain" / "tinyshakespeare.txt"
 C4 = DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz"
 
@@ -27,9 +29,33 @@ def _random_valid_text(rng: random.Random, n: int) -> str:
 
 def hard_texts() -> list[str]:
     rng = random.Random(0)
-    planes = "".join(chr(cp) for cp in (0x41, 0xE9, 0x3B1, 0x416, 0x5D0, 0x627, 0x915, 0xE01, 0x1100,
-                                        0x4E2D, 0xAC00, 0xFB01, 0xFFFD, 0x10348, 0x1D11E, 0x1F600,
-                                        0x20000, 0x2A6D6, 0x30000, 0xE0041, 0xF0000, 0x10FFFD))
+    planes = "".join(
+        chr(cp)
+        for cp in (
+            0x41,
+            0xE9,
+            0x3B1,
+            0x416,
+            0x5D0,
+            0x627,
+            0x915,
+            0xE01,
+            0x1100,
+            0x4E2D,
+            0xAC00,
+            0xFB01,
+            0xFFFD,
+            0x10348,
+            0x1D11E,
+            0x1F600,
+            0x20000,
+            0x2A6D6,
+            0x30000,
+            0xE0041,
+            0xF0000,
+            0x10FFFD,
+        )
+    )
     return [
         planes,
         "👨‍👩‍👧‍👦 family, 🏳️‍🌈 flag, 👍🏽 thumbs, 🇫🇷🇯🇵 flags, 1️⃣ keycap",
@@ -54,7 +80,9 @@ def training_texts() -> list[str]:
     text = SHAKESPEARE.read_text(encoding="utf-8")[:400_000]
     docs = [text[i : i + 4000] for i in range(0, len(text), 4000)]
     docs += [r["text"] for r in read_jsonl_gz(C4, 200)]
-    docs += [f"In {1900 + i % 130}, the count was {i * 7919} and then {i * 104729}." for i in range(2000)]
+    docs += [
+        f"In {1900 + i % 130}, the count was {i * 7919} and then {i * 104729}." for i in range(2000)
+    ]
     docs += ["def f(x):\n\tif x:\n\t\treturn x + 1\n    else:\n        return 0\n"] * 200
     return docs + hard_texts()
 

@@ -107,7 +107,9 @@ class EvalConfig:
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
         if not 0 <= self.mmlu_shots <= 5:
-            raise ConfigError(f"mmlu_shots: must be in 0..5 (the dev split has 5 per subject), got {self.mmlu_shots}")
+            raise ConfigError(
+                f"mmlu_shots: must be in 0..5 (the dev split has 5 per subject), got {self.mmlu_shots}"
+            )
         if self.gsm8k_shots < 0 or self.gsm8k_max_new_tokens < 1:
             raise ConfigError("gsm8k_shots must be >= 0 and gsm8k_max_new_tokens >= 1")
 

@@ -63,7 +63,9 @@ class InputConfig:
         _check(bool(self.paths), "input.paths", "give at least one input file or folder")
         for p in self.paths:
             _check(Path(p).exists(), "input.paths", f"{p} does not exist")
-        _check(self.format in INPUT_FORMATS, "input.format", f"{self.format!r} not in {INPUT_FORMATS}")
+        _check(
+            self.format in INPUT_FORMATS, "input.format", f"{self.format!r} not in {INPUT_FORMATS}"
+        )
         _check(self.max_record_bytes > 0, "input.max_record_bytes", "must be > 0")
         _check(self.max_chars >= 0, "input.max_chars", "must be >= 0")
 
@@ -78,7 +80,11 @@ class ExtractConfig:
     """Trafilatura: prefer less but cleaner text (FineWeb's setting)."""
 
     def __post_init__(self) -> None:
-        _check(self.extractor in EXTRACTORS, "extract.extractor", f"{self.extractor!r} not in {EXTRACTORS}")
+        _check(
+            self.extractor in EXTRACTORS,
+            "extract.extractor",
+            f"{self.extractor!r} not in {EXTRACTORS}",
+        )
         _check(self.timeout > 0, "extract.timeout", "must be > 0")
 
 
@@ -107,7 +113,9 @@ class LanguageConfig:
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, "language.threshold", "must be in [0, 1]")
         for lang in self.languages:
-            _check(lang.isalpha() and 2 <= len(lang) <= 3, "language.languages", f"bad code {lang!r}")
+            _check(
+                lang.isalpha() and 2 <= len(lang) <= 3, "language.languages", f"bad code {lang!r}"
+            )
 
 
 @dataclass(kw_only=True)
@@ -214,7 +222,11 @@ class OutputConfig:
     """Kept documents as gzip JSONL or Parquet."""
 
     def __post_init__(self) -> None:
-        _check(self.format in OUTPUT_FORMATS, "output.format", f"{self.format!r} not in {OUTPUT_FORMATS}")
+        _check(
+            self.format in OUTPUT_FORMATS,
+            "output.format",
+            f"{self.format!r} not in {OUTPUT_FORMATS}",
+        )
         _check(bool(self.dir), "output.dir", "must not be empty")
 
 

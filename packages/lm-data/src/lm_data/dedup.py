@@ -76,7 +76,9 @@ class SentenceDedup(SentenceDedupFilter):
                     with self.stats.time_stats:
                         text, _ = self.remove_dup_sentences(doc, dups[idx])
                         reason = self._drop_reason(text)
-                    self.stat_update("removed_spans", value=removed_spans(dups[idx], self.config.n_sentences))
+                    self.stat_update(
+                        "removed_spans", value=removed_spans(dups[idx], self.config.n_sentences)
+                    )
                     self.stat_update("removed_chars", value=len(doc.text) - len(text))
                     if reason is None:
                         self.stat_update("shortened")

@@ -169,7 +169,9 @@ def _filter_steps(cfg: CurationConfig, out: _Layout) -> list[PipelineStep]:
         steps.append(language_filter(cfg.language, out.excluded("language")))
     steps += quality_filters(cfg.quality, out.excluded)
     if cfg.decontam.eval_files:
-        steps.append(Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination")))
+        steps.append(
+            Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination"))
+        )
     return steps
 
 
@@ -204,22 +206,63 @@ def _dedups(cfg: CurationConfig, out: _Layout) -> list[_Dedup]:
     dedups = []
     if d.exact:
         ex, w = ExactDedupConfig(content_getter=document_text), out.work("exact")
-        dedups.append(_Dedup("exact", ExactDedupSignature(w("sigs"), config=ex),
-                             [Stage("exact_find", [ExactFindDedups(w("sigs"), w("dups"), config=ex)], 1)],
-                             ExactDedupFilter(w("dups"), config=ex, exclusion_writer=out.excluded("exact_dedup"))))
+        dedups.append(
+            _Dedup(
+                "exact",
+                ExactDedupSignature(w("sigs"), config=ex),
+                [Stage("exact_find", [ExactFindDedups(w("sigs"), w("dups"), config=ex)], 1)],
+                ExactDedupFilter(
+                    w("dups"), config=ex, exclusion_writer=out.excluded("exact_dedup")
+                ),
+            )
+        )
     if d.minhash:
-        mh = MinhashConfig(n_grams=d.n_grams, num_buckets=d.num_buckets, hashes_per_bucket=d.hashes_per_bucket)
+        mh = MinhashConfig(
+            n_grams=d.n_grams, num_buckets=d.num_buckets, hashes_per_bucket=d.hashes_per_bucket
+        )
         w = out.work("minhash")
-        dedups.append(_Dedup("minhash", MinhashDedupSignature(w("sigs"), config=mh, language=lang), [
-            Stage("minhash_buckets", [MinhashDedupBuckets(w("sigs"), w("buckets"), config=mh)], mh.num_buckets),
-            Stage("minhash_cluster", [MinhashDedupCluster(w("buckets"), w("remove"), config=mh, save_cluster_size=True)], 1),
-        ], MinhashDedupFilter(w("remove"), exclusion_writer=out.excluded("minhash_dedup"), load_cluster_sizes=True)))
+        dedups.append(
+            _Dedup(
+                "minhash",
+                MinhashDedupSignature(w("sigs"), config=mh, language=lang),
+                [
+                    Stage(
+                        "minhash_buckets",
+                        [MinhashDedupBuckets(w("sigs"), w("buckets"), config=mh)],
+                        mh.num_buckets,
+                    ),
+                    Stage(
+                        "minhash_cluster",
+                        [
+                            MinhashDedupCluster(
+                                w("buckets"), w("remove"), config=mh, save_cluster_size=True
+                            )
+                        ],
+                        1,
+                    ),
+                ],
+                MinhashDedupFilter(
+                    w("remove"),
+                    exclusion_writer=out.excluded("minhash_dedup"),
+                    load_cluster_sizes=True,
+                ),
+            )
+        )
     if d.sentence:
         sd, w = sent_dedup_config(d), out.work("sentence")
-        dedups.append(_Dedup("sentence", SentenceDedupSignature(w("sigs"), config=sd, language=lang),
-                             [Stage("sentence_find", [SentenceFindDedups(w("sigs"), w("dups"), config=sd)], 1)],
-                             SentenceDedup(w("dups"), config=sd, language=lang,
-                                           exclusion_writer=out.excluded("sentence_dedup"))))
+        dedups.append(
+            _Dedup(
+                "sentence",
+                SentenceDedupSignature(w("sigs"), config=sd, language=lang),
+                [Stage("sentence_find", [SentenceFindDedups(w("sigs"), w("dups"), config=sd)], 1)],
+                SentenceDedup(
+                    w("dups"),
+                    config=sd,
+                    language=lang,
+                    exclusion_writer=out.excluded("sentence_dedup"),
+                ),
+            )
+        )
     return dedups
 
 
@@ -244,7 +287,13 @@ def build_stages(cfg: CurationConfig) -> list[Stage]:
             final.append(dedup.filter)
             break
         prev, current = current, out("work", f"{dedup.name}_deduped")
-        stages.append(Stage(f"{dedup.name}_filter", [RankFileReader(prev), dedup.filter, JsonlWriter(current)], n))
+        stages.append(
+            Stage(
+                f"{dedup.name}_filter",
+                [RankFileReader(prev), dedup.filter, JsonlWriter(current)],
+                n,
+            )
+        )
         final = [RankFileReader(current)]
     if cfg.pii.enabled:
         final.append(pii_formatter(cfg.pii))
