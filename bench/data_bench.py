@@ -10,9 +10,10 @@ writer. Its only shims are offline asset paths (fastText lid.176.ftz from fast-l
 LDNOOBW list from ../shared/data, tldextract's bundled suffix list) in place of downloads.
 
 Each run is a fresh process writing to a fresh folder. After one warm-up run of each side the sides
-alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the ratio is the median of per-pair (lm-data docs/s / datatrove
-docs/s). Then lm-data alone with 1 vs 2 workers, alternated the same way. docs/s counts the HTML
-documents datatrove's WarcReader yields from the inputs (the same number for every run).
+alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the ratio is the median of per-pair
+(lm-data docs/s / datatrove docs/s). Then lm-data alone with 1 vs 2 workers, alternated the same
+way. docs/s counts the HTML documents datatrove's WarcReader yields from the inputs (the same number
+for every run).
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def run_datatrove(inputs: list[str], out: str, workers: int) -> None:
 
 def _rank_reader(folder: str):
     """JsonlReader of exactly `<rank>.jsonl.gz`: a rank that kept nothing writes no file, and plain
-    folder sharding would then hand rank r another rank's documents (exact dedup asserts on that)."""
+    folder sharding would then hand rank r another rank's documents (exact dedup asserts on
+    that)."""
     from datatrove.pipeline.readers import JsonlReader
 
     class RankReader(JsonlReader):

@@ -1,10 +1,11 @@
-"""Extraction quality and speed of lm-data's extractors on trafilatura's annotated eval pages.
+r"""Extraction quality and speed of lm-data's extractors on trafilatura's annotated eval pages.
 
-    uv run python bench/extract_quality.py [--data ../shared/data/web/html/trafilatura-eval-pages.tar.gz]
+    uv run python bench/extract_quality.py \
+        [--data ../shared/data/web/html/trafilatura-eval-pages.tar.gz]
 
 Quality follows trafilatura's own evaluation: every `with` snippet found in the extraction is a true
-positive (else a false negative), every `without` snippet found is a false positive. English pages are
-those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed (docs/s of
+positive (else a false negative), every `without` snippet found is a false positive. English pages
+are those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed (docs/s of
 `extract` alone, pages already in memory): each extractor times the same pages in its own process;
 after a warm-up pair the extractors alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the
 ratio is the median of the per-pair ratios. --speed-only skips the quality scores; --pages N times

@@ -88,8 +88,8 @@ def main() -> None:
         speedup = median_ratio(res["expand"], res["enable_gqa"])
         print(
             f"{dtype_name}: enable_gqa {statistics.median(res['enable_gqa']) * 1e3:.2f} ms, expand "
-            f"{statistics.median(res['expand']) * 1e3:.2f} ms per pass (medians); expand / enable_gqa "
-            f"time: median {speedup:.3f} (pairs: "
+            f"{statistics.median(res['expand']) * 1e3:.2f} ms per pass (medians); "
+            f"expand / enable_gqa time: median {speedup:.3f} (pairs: "
             + ", ".join(f"{r:.3f}" for r in ratios(res["expand"], res["enable_gqa"]))
             + f"); load average {load_average()}",
             flush=True,

@@ -182,9 +182,11 @@ def compare(what: str, work: Path, pairs: int) -> None:
             for ra, rb in rows
         ]
         print(
-            f"shards: 2 workers: main-process CPU share {med('main_share', 0):.1%}, parallel efficiency "
-            f"{med('efficiency', 0):.2f}; 1 worker: efficiency {med('efficiency', 1):.2f}; "
-            f"scaling two idle cores would allow (2 x CPU of 1 worker / CPU of 2) {statistics.median(bound):.2f}"
+            f"shards: 2 workers: main-process CPU share {med('main_share', 0):.1%}, "
+            f"parallel efficiency {med('efficiency', 0):.2f}; "
+            f"1 worker: efficiency {med('efficiency', 1):.2f}; "
+            "scaling two idle cores would allow (2 x CPU of 1 worker / CPU of 2) "
+            f"{statistics.median(bound):.2f}"
         )
     else:
         same = {ra.get("ids", ra.get("vocab")) == rb.get("ids", rb.get("vocab")) for ra, rb in rows}

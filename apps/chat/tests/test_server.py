@@ -188,7 +188,8 @@ def test_limits_are_inclusive(base_url):
 
 
 def test_largest_seed_streams_to_the_end(base_url):
-    """The largest seed allowed streams to the end (a larger one used to break the stream once begun)."""
+    """The largest seed allowed streams to the end (a larger one used to break the stream once
+    begun)."""
     body = _body(stream=True, temperature=1.0, seed=2**63 - 1, max_tokens=5)
     with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=30) as r:
         events = [line for line in r.iter_lines() if line]

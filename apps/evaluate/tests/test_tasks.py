@@ -51,7 +51,8 @@ class Oracle(Scorer):
 
 def test_choice_accuracy_raw_and_length_normalised():
     q = Question(context="Q", choices=["a long right answer", "short"], label=0)
-    # Raw: "short" wins (-6 > -10); per character: -10/19 beats -6/5, so acc_norm picks the right one.
+    # Raw: "short" wins (-6 > -10); per character: -10/19 beats -6/5, so acc_norm picks the
+    # right one.
     assert choice_accuracy([[-10.0, -6.0]], [q]) == {"acc": 0.0, "acc_norm": 1.0}
     assert choice_accuracy([[-1.0, -6.0], [-10.0, -6.0]], [q, q]) == {"acc": 0.5, "acc_norm": 1.0}
 
@@ -94,7 +95,8 @@ def test_mmlu_prompt_and_scoring(scorer, data_dir):
 
 
 def test_mmlu_oracle_gets_everything_right(scorer, data_dir, monkeypatch):
-    # Each question's right letter is known only through the label; an oracle per call proves the wiring.
+    # Each question's right letter is known only through the label; an oracle per call proves
+    # the wiring.
     import lm_evaluate.choice as choice
 
     def oracle_scores(_scorer, questions):

@@ -36,7 +36,8 @@ def test_dpo_raises_held_out_preference_accuracy(pretrained, tmp_path):
     b, a = m["before"], m["after"]
     print(
         f"\nDPO held-out reward accuracy {b['reward_accuracy']:.3f} -> {a['reward_accuracy']:.3f}, "
-        f"margin {b['reward_margin']:.4f} -> {a['reward_margin']:.4f}, loss {b['loss']:.4f} -> {a['loss']:.4f}, "
+        f"margin {b['reward_margin']:.4f} -> {a['reward_margin']:.4f}, "
+        f"loss {b['loss']:.4f} -> {a['loss']:.4f}, "
         f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s"
     )
     assert b["reward_accuracy"] == 0.0 and a["reward_accuracy"] >= MIN_ACCURACY

@@ -33,8 +33,9 @@ def sft_run(pretrained, tmp_path_factory):
 def test_sft_lowers_the_held_out_loss(sft_run):
     cfg, m = sft_run
     print(
-        f"\nSFT held-out loss {m['before']['loss']:.3f} -> {m['after']['loss']:.3f}, token accuracy "
-        f"{m['before']['mean_token_accuracy']:.3f} -> {m['after']['mean_token_accuracy']:.3f}, "
+        f"\nSFT held-out loss {m['before']['loss']:.3f} -> {m['after']['loss']:.3f}, "
+        f"token accuracy {m['before']['mean_token_accuracy']:.3f} -> "
+        f"{m['after']['mean_token_accuracy']:.3f}, "
         f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s"
     )
     assert m["data"]["train_examples"] == 384 and m["data"]["eval_examples"] == 48

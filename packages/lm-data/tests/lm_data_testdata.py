@@ -14,15 +14,19 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 PARAGRAPH = (
-    "The river valley was quiet in the early morning, and the farmers walked slowly to their fields. "
-    "They talked about the weather, the price of grain and the new school that the town was building. "
-    "Children followed them with baskets of bread and cheese for the long day of work ahead of them. "
+    "The river valley was quiet in the early morning, and the farmers walked slowly to their "
+    "fields. They talked about the weather, the price of grain and the new school that the town "
+    "was building. Children followed them with baskets of bread and cheese for the long day of "
+    "work ahead of them. "
 )
 
 
 def page(title: str, paragraphs: int = 6, extra: str = "") -> str:
     body = "".join(f"<p>{PARAGRAPH} {title} {i}.</p>\n" for i in range(paragraphs))
-    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}{extra}</article></body></html>"
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        f"{body}{extra}</article></body></html>"
+    )
 
 
 def record(
@@ -46,7 +50,8 @@ def write_records(path: Path, records: list[tuple], gzip_members: bool) -> list[
 
 
 def broken_gz_warc(path: Path) -> dict[str, int]:
-    """A .warc.gz with good, charset-less, wrong-charset, empty, enormous, non-HTML and truncated records."""
+    """A .warc.gz with good, charset-less, wrong-charset, empty, enormous, non-HTML and truncated
+    records."""
     latin = page("Café Crème").encode("latin-1")
     records = [
         ("http://example.com/good", page("Good page").encode(), "text/html; charset=utf-8"),

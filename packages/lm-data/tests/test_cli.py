@@ -60,7 +60,8 @@ def test_bad_config_fails_before_any_work(tmp_path, capsys):
     cfg = tmp_path / "c.toml"
     out = tmp_path / "run"
     cfg.write_text(
-        f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n[output]\ndir = "{out}"\n[quality]\ngopher = true\n'
+        f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n'
+        f'[output]\ndir = "{out}"\n[quality]\ngopher = true\n'
     )
     assert main(["run", str(cfg)]) == 2
     assert "quality.gopher" in capsys.readouterr().err

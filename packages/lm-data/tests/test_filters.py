@@ -28,7 +28,8 @@ def doc(text: str, url: str = "https://example.com/a", **meta) -> Document:
 
 
 def test_english_word_tokenizer_works_offline():
-    """Gopher, FineWeb and MinHash tokenize English with datatrove's tokenizer: no punkt download."""
+    """Gopher, FineWeb and MinHash tokenize English with datatrove's tokenizer: no punkt
+    download."""
     tok = load_word_tokenizer("en")
     assert tok.word_tokenize("Dr. Smith paid $3.50, didn't he?")[:3] == ["Dr.", "Smith", "paid"]
     assert len(tok.sent_tokenize("One sentence here. And a second one.")) == 2
@@ -144,7 +145,8 @@ def test_gopher_alpha_rule_counts_words_not_punctuation():
     from lm_data.filters import quality_filters
 
     text = " ".join(
-        f"Well, the {team} team (ranked first, again) led early; fans, however, went to lunch and left at 4:45 p.m."
+        f"Well, the {team} team (ranked first, again) led early; fans, however, went to lunch "
+        "and left at 4:45 p.m."
         for team in ("red", "blue", "green", "gold", "grey", "black", "white", "pink")
     )
 
@@ -171,7 +173,10 @@ def test_c4_min_sentences_is_configurable():
     from lm_data.config import QualityConfig
     from lm_data.filters import quality_filters
 
-    text = "The bridge will be closed on Monday morning.\nTraffic will use Stewart Road instead.\nPlease expect some delays."
+    text = (
+        "The bridge will be closed on Monday morning.\nTraffic will use Stewart Road instead.\n"
+        "Please expect some delays."
+    )
 
     def c4(**kw):
         [f] = [

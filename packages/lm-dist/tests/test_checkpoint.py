@@ -148,7 +148,8 @@ def test_resume_into_and_out_of_a_pipeline(shard_dir, tmp_path):
 
 
 def _global(module: str, name: str) -> bytes:
-    """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk attributes)."""
+    """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk
+    attributes)."""
 
     def text(s: str) -> bytes:
         return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()

@@ -8,7 +8,8 @@ import os
 import random
 from pathlib import Path
 
-# LM_SHARED_DATA points elsewhere; without the data these tests error (never skip), so none passes vacuously.
+# LM_SHARED_DATA points elsewhere; without the data these tests error (never skip), so none
+# passes vacuously.
 DATA = Path(
     os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
 )
@@ -64,7 +65,8 @@ def hard_texts() -> list[str]:
         "control: \x00\x01\x07\x08\x1b[31mred\x1b[0m\x7f\x85\u2028\u2029 end",
         " " * 67 + "x" + "\t" * 9 + "y" + "\n" * 13 + "z" + " \r\n" * 5 + "\u3000\u00a0\u2003",
         "def f(x):\n\tif x:\n\t\treturn {'a': [1, 2]}  # comment\n    else:\r\n        pass\n",
-        "In 2024, 1234567 people paid $3.14 or 1,000,000.00 — \u0661\u0662\u0663\u0664\u0665 and \uff14\uff15\uff16\uff17\uff18",
+        "In 2024, 1234567 people paid $3.14 or 1,000,000.00 — \u0661\u0662\u0663\u0664\u0665 and "
+        "\uff14\uff15\uff16\uff17\uff18",
         "CamelCaseWords don't won't I'M they'RE it's y'all #hashtag @user http://x.y/z?q=1&r=2",
         "e\u0301 vs \u00e9, A\u030a vs \u00c5, ﬁ ligature, Ⅻ numerals, ½ fractions",
         _random_valid_text(rng, 3000),

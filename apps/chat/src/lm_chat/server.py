@@ -1,4 +1,5 @@
-"""An OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE stream), `GET /v1/models`.
+"""An OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE stream),
+`GET /v1/models`.
 
 FastAPI validates requests with pydantic and streams with server-sent events; uvicorn
 serves it. One model process computes one step at a time, so requests take turns token by
@@ -169,7 +170,8 @@ class FairLock:
 
 
 class _ClosingStream(StreamingResponse):
-    """A `StreamingResponse` that closes its event generator when the response ends, however it ends.
+    """A `StreamingResponse` that closes its event generator when the response ends, however it
+    ends.
 
     When a client disconnects, Starlette abandons a sync iterator where it stands and leaves
     it to the garbage collector, which may not run for seconds; closing it here ends the
@@ -470,7 +472,8 @@ def create_app(
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        # Unknown routes, wrong methods, unparseable bodies: OpenAI's shape, not FastAPI's {"detail"}.
+        # Unknown routes, wrong methods, unparseable bodies: OpenAI's shape, not FastAPI's
+        # {"detail"}.
         return _error_response(exc.status_code, str(exc.detail))
 
     # async: answered on the event loop, never queued behind generation for a worker thread.

@@ -79,8 +79,12 @@ def _mmlu_block(row: list[str]) -> str:
 
 
 def mmlu_questions(rows: list[list[str]], subject: str, shots: list[list[str]]) -> list[Question]:
-    """lm-eval's MMLU prompt: a header, `shots` solved examples, the question; answers are letters."""
-    header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    """lm-eval's MMLU prompt: a header, `shots` solved examples, the question; answers are
+    letters."""
+    header = (
+        "The following are multiple choice questions (with answers) about "
+        f"{subject.replace('_', ' ')}.\n\n"
+    )
     examples = "".join(f"{_mmlu_block(r)} {r[5]}\n\n" for r in shots)
     return [Question(context=header + examples + _mmlu_block(r), choices=list("ABCD"),
                      label="ABCD".index(r[5])) for r in rows]

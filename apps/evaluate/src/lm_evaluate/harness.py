@@ -97,7 +97,8 @@ class LMModelHarness(TemplateLM):
         return results
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-        """Total log-likelihood of each whole text, in disjoint windows of max_length (as lm-eval's HF model)."""
+        """Total log-likelihood of each whole text, in disjoint windows of max_length (as
+        lm-eval's HF model)."""
         windows, owners = [], []
         for i, req in enumerate(requests):
             (text,) = req.args
@@ -135,7 +136,8 @@ class LMModelHarness(TemplateLM):
     def apply_chat_template(
         self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
     ) -> str:
-        """The tokenizer's chat template as text (its special tokens are parsed back by tok_encode)."""
+        """The tokenizer's chat template as text (its special tokens are parsed back by
+        tok_encode)."""
         return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
                                                   add_generation_prompt=add_generation_prompt)
 

@@ -112,7 +112,8 @@ def _messages(value: Any, where: str) -> list[Message]:
 
 
 def chat_messages(record: Any) -> list[Example]:
-    """Plain chat `{messages: [{role, content}, ...]}` with at least one non-empty assistant turn."""
+    """Plain chat `{messages: [{role, content}, ...]}` with at least one non-empty assistant
+    turn."""
     messages = _messages(_record(record).get("messages"), "messages")
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise ValueError("messages: no non-empty assistant turn")

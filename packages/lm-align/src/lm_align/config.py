@@ -37,7 +37,8 @@ class AlignDataConfig:
     train: tuple[Path, ...]
     """Training files (JSONL or JSON array, optionally .gz) in one of the adapter formats."""
     format: str = "auto"
-    """Adapter for every file: auto (guessed from the first record) or one of lm_align.adapters.FORMATS."""
+    """Adapter for every file: auto (guessed from the first record) or one of
+    lm_align.adapters.FORMATS."""
     eval: tuple[Path, ...] = ()
     """Held-out files; if empty, `eval_fraction` of the training examples is held out."""
     eval_fraction: float = 0.05
@@ -63,7 +64,8 @@ class AlignDataConfig:
             )
         if not self.eval and not 0 < self.eval_fraction < 1:
             raise ConfigError(
-                f"data.eval_fraction: must be in (0, 1) without eval files, got {self.eval_fraction}"
+                "data.eval_fraction: must be in (0, 1) without eval files, "
+                f"got {self.eval_fraction}"
             )
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
@@ -124,7 +126,8 @@ class TrainerConfig:
             self.warmup_steps >= 1 and self.warmup_steps != int(self.warmup_steps)
         ):
             raise ConfigError(
-                f"train.warmup_steps: must be a share in [0, 1) or whole steps, got {self.warmup_steps}"
+                "train.warmup_steps: must be a share in [0, 1) or whole steps, "
+                f"got {self.warmup_steps}"
             )
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError(f"train.max_steps: must be > 0 or -1, got {self.max_steps}")
@@ -147,7 +150,8 @@ class SFTRunConfig:
     """`lm-align sft`: supervised fine-tuning of a Hugging Face directory on chat examples."""
 
     model: Path
-    """Input Hugging Face directory (config.json, model.safetensors, tokenizer with chat template)."""
+    """Input Hugging Face directory (config.json, model.safetensors, tokenizer with chat
+    template)."""
     output: Path
     """Output Hugging Face directory; metrics.json and the resolved config go there too."""
     data: AlignDataConfig
@@ -155,10 +159,11 @@ class SFTRunConfig:
     train: TrainerConfig = field(default_factory=TrainerConfig)
     """Optimisation."""
     assistant_only_loss: bool = True
-    """Train only on assistant replies and their end-of-turn token (the template's generation blocks)."""
+    """Train only on assistant replies and their end-of-turn token (the template's generation
+    blocks)."""
     packing: bool = False
-    """Pack several examples into each max_length row (best-fit decreasing; no cross-example attention
-    needs a flash-attention kernel, so on CPU/SDPA packed examples can see each other)."""
+    """Pack several examples into each max_length row (best-fit decreasing; no cross-example
+    attention needs a flash-attention kernel, so on CPU/SDPA packed examples can see each other)."""
 
     def __post_init__(self) -> None:
         self.model, self.output = Path(self.model), Path(self.output)

@@ -73,7 +73,8 @@ class InputConfig:
 @dataclass(kw_only=True)
 class ExtractConfig:
     extractor: Literal["trafilatura", "resiliparse", "none"] = "trafilatura"
-    """HTML to text: `trafilatura` (default), `resiliparse` (needs the `resiliparse` extra), `none`."""
+    """HTML to text: `trafilatura` (default), `resiliparse` (needs the `resiliparse` extra),
+    `none`."""
     timeout: float = 1.0
     """Seconds per page before extraction is abandoned (reason `timeout`)."""
     favour_precision: bool = True
@@ -121,7 +122,8 @@ class LanguageConfig:
 @dataclass(kw_only=True)
 class QualityConfig:
     """Heuristic quality rules: FineWeb's set (datatrove's Gopher, C4 and FineWeb filters) with two
-    documented departures, measured on clean C4 and toxic 4chan text (see BENCHMARKS.md, lm-data)."""
+    documented departures, measured on clean C4 and toxic 4chan text (see BENCHMARKS.md,
+    lm-data)."""
 
     gopher_repetition: bool = True
     """Gopher repeated lines/paragraphs/n-grams filter (datatrove defaults, as FineWeb)."""
@@ -172,7 +174,8 @@ class PIIConfig:
 @dataclass(kw_only=True)
 class DecontamConfig:
     eval_files: list[str] = field(default_factory=list)
-    """Evaluation sets: JSONL(.gz) with `fields`, CSV (first column), or .tar.gz of CSVs; empty: off."""
+    """Evaluation sets: JSONL(.gz) with `fields`, CSV (first column), or .tar.gz of CSVs;
+    empty: off."""
     fields: list[str] = field(default_factory=lambda: ["question", "text", "prompt", "goal"])
     """JSONL fields holding evaluation text (the first present is used)."""
     ngram: int = 13
@@ -203,7 +206,8 @@ class DedupConfig:
     sentence_span: int = 3
     """Sentences per compared span (C4: 3)."""
     sentence_min_words: int = 50
-    """A document with fewer words left after the cut is dropped (reason `too_few_words`); 0: never."""
+    """A document with fewer words left after the cut is dropped (reason `too_few_words`);
+    0: never."""
     sentence_min_sentences: int = 3
     """A document with fewer sentences left is dropped (reason `too_few_sentences`); 0: never."""
 
@@ -217,7 +221,8 @@ class DedupConfig:
 @dataclass(kw_only=True)
 class OutputConfig:
     dir: str = "lm-data-out"
-    """Run folder: output/, excluded/<filter>/, skipped/, logs/<stage>/stats.json, work/, report/."""
+    """Run folder: output/, excluded/<filter>/, skipped/, logs/<stage>/stats.json, work/,
+    report/."""
     format: Literal["jsonl", "parquet"] = "jsonl"
     """Kept documents as gzip JSONL or Parquet."""
 
@@ -241,7 +246,8 @@ class ExecutorConfig:
     skip_completed: bool = True
     """Rerun only tasks without a datatrove completion marker."""
     slurm: dict[str, Any] = field(default_factory=dict)
-    """Extra SlurmPipelineExecutor arguments (partition, time, cpus_per_task, mem_per_cpu_gb, ...)."""
+    """Extra SlurmPipelineExecutor arguments (partition, time, cpus_per_task, mem_per_cpu_gb,
+    ...)."""
     ray: dict[str, Any] = field(default_factory=dict)
     """Extra RayPipelineExecutor arguments (cpus_per_task, mem_per_cpu_gb, ...)."""
 

@@ -29,7 +29,8 @@ def sent_dedup_config(cfg: DedupConfig) -> SentDedupConfig:
 
 
 def removed_spans(dup_starts: np.ndarray, n_sentences: int) -> int:
-    """How many contiguous spans the duplicated n-sentence windows starting at `dup_starts` cover."""
+    """How many contiguous spans the duplicated n-sentence windows starting at `dup_starts`
+    cover."""
     spans, end = 0, -1
     for start in sorted(int(s) for s in dup_starts):
         if start >= end:

@@ -8,11 +8,12 @@ Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and com
   exact_find    duplicate ids from the exact signatures
   exact_filter  work/filtered -> drop exact duplicates -> work/exact_deduped (+ MinHash signatures)
   minhash_buckets, minhash_cluster
-  (minhash_filter, sentence_find   only with `dedup.sentence`: MinHash filter -> work/minhash_deduped
-                                   (+ sentence signatures), then duplicated sentence spans)
+  (minhash_filter, sentence_find   only with `dedup.sentence`: MinHash filter
+                                   -> work/minhash_deduped (+ sentence signatures),
+                                   then duplicated sentence spans)
   final         drop near-duplicates (or cut duplicated sentence spans) -> PII -> output/
-Every dropped document lands in `excluded/<filter>/`; every input record the reader cannot turn into a
-document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text; text: not UTF-8, empty)
+Every dropped document lands in `excluded/<filter>/`; every input record the reader cannot turn into
+a document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text; text: not UTF-8, empty)
 in `skipped/`. Every document carries the name of the input it came from (`metadata.input`).
 """
 
@@ -71,7 +72,8 @@ class Stage:
 
 
 class RankFileReader(JsonlReader):
-    """Reads exactly `<rank>.jsonl.gz` of a work folder, so dedup ids line up with their signatures."""
+    """Reads exactly `<rank>.jsonl.gz` of a work folder, so dedup ids line up with their
+    signatures."""
 
     name = "📒 Rank file"
 
@@ -192,7 +194,8 @@ def _first_stage(cfg: CurationConfig, out: _Layout, files: list[list[Path]]) -> 
 
 @dataclass
 class _Dedup:
-    """One dedup method: a signature step that ends the stage before it, its finder stages, its filter."""
+    """One dedup method: a signature step that ends the stage before it, its finder stages, its
+    filter."""
 
     name: str
     signature: PipelineStep
@@ -267,10 +270,12 @@ def _dedups(cfg: CurationConfig, out: _Layout) -> list[_Dedup]:
 
 
 def build_stages(cfg: CurationConfig) -> list[Stage]:
-    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written.
+    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is
+    written.
 
-    Each dedup method's signatures are computed at the end of the stage before it, over exactly the
-    documents that stage wrote, so its filter can re-read them by rank; the last filter joins `final`.
+    Each dedup method's signatures are computed at the end of the stage before it, over exactly
+    the documents that stage wrote, so its filter can re-read them by rank; the last filter joins
+    `final`.
     """
     out = _Layout(cfg.output.dir)
     files = [input_files(inp.paths, inp.glob) for inp in cfg.inputs]

@@ -318,8 +318,8 @@ class _RecordChecks(SkipAccounting):
 
 
 class AccountedJsonlReader(_RecordChecks, JsonlReader):
-    """datatrove's `JsonlReader`, but a malformed line, a record without text or with empty text is a
-    counted skip kept in `skipped/` (its raw line as text, its 1-based `line`), not a log warning.
+    """datatrove's `JsonlReader`, but a malformed line, a record without text or with empty text is
+    a counted skip kept in `skipped/` (its raw line as text, its 1-based `line`), not a log warning.
 
     Blank lines hold no record and are not counted. A read error (corrupt gzip, invalid UTF-8) ends
     the file and is one `read_error` skip naming the line it stopped at.
@@ -360,9 +360,9 @@ class AccountedJsonlReader(_RecordChecks, JsonlReader):
 
 
 class AccountedParquetReader(_RecordChecks, ParquetReader):
-    """datatrove's `ParquetReader`, but a row without text (missing column, null or empty) is a counted
-    skip kept in `skipped/` (the row as JSON), not dropped with a log warning. An unreadable file or
-    row group ends the file and is one `read_error` skip."""
+    """datatrove's `ParquetReader`, but a row without text (missing column, null or empty) is a
+    counted skip kept in `skipped/` (the row as JSON), not dropped with a log warning. An
+    unreadable file or row group ends the file and is one `read_error` skip."""
 
     name = "📒 Accounted Parquet"
 

@@ -1,7 +1,8 @@
-"""The removal report of a finished run: `report/report.md`, `report/report.json`, `report/funnel.png`.
+"""The removal report of a finished run: `report/report.md`, `report/report.json`,
+`report/funnel.png`.
 
-Reads only the run folder (datatrove's `logs/<stage>/stats.json`, `output/`, `excluded/`, `skipped/`),
-so it works on runs made on any executor once the files are gathered.
+Reads only the run folder (datatrove's `logs/<stage>/stats.json`, `output/`, `excluded/`,
+`skipped/`), so it works on runs made on any executor once the files are gathered.
 """
 
 from __future__ import annotations
@@ -155,14 +156,16 @@ def _markdown(r: dict) -> str:
         "# lm-data run report",
         "",
         f"Records read: **{r['records_read']}**; documents: {r['documents_read']}; "
-        f"kept: **{r['output']}**; excluded: {sum(r['excluded'].values())}; skipped: {sum(r['skipped'].values())}. "
+        f"kept: **{r['output']}**; excluded: {sum(r['excluded'].values())}; "
+        f"skipped: {sum(r['skipped'].values())}. "
         f"Accounted for: {r['accounted']} of {r['records_read']}.",
         "",
     ]
     if r["accounted"] != r["records_read"]:
         lines += [
-            f"**{r['records_read'] - r['accounted']} records are not accounted for** (neither kept, "
-            "excluded nor skipped): a task may have failed or its files were removed; see logs/.",
+            f"**{r['records_read'] - r['accounted']} records are not accounted for** "
+            "(neither kept, excluded nor skipped): a task may have failed or its files were "
+            "removed; see logs/.",
             "",
         ]
     lines += ["## Skipped records", "", "| reason | records |", "|---|---:|"]
@@ -202,8 +205,9 @@ def _markdown(r: dict) -> str:
             "## Sentence dedup",
             "",
             f"Duplicated spans cut: {c['removed_spans']} ({c['removed_sentences']} sentences, "
-            f"{c['removed_chars']} characters), including those of dropped documents; documents kept "
-            f"shorter: {c['shortened']} (dropped ones are in the filter table above).",
+            f"{c['removed_chars']} characters), including those of dropped documents; "
+            f"documents kept shorter: {c['shortened']} (dropped ones are in the filter table "
+            "above).",
         ]
     return "\n".join(lines) + "\n"
 
@@ -232,7 +236,8 @@ def _funnel_png(r: dict, path: Path) -> bool:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md.
+    """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns
+    report.md.
 
     Raises `FileNotFoundError` or `InputError` (a ValueError) naming the folder or file when
     `run_dir` is not a run.

@@ -234,7 +234,8 @@ class Checkpointer:
 
     def save(self, step: int, parts: list[nn.Module], optimizers: list[torch.optim.Optimizer],
              meta: dict[str, Any]) -> Path:
-        """Write this step's checkpoint (in the background with `async_save`); every rank calls it."""
+        """Write this step's checkpoint (in the background with `async_save`); every rank calls
+        it."""
         self.wait()
         final = self.directory / f"step-{step:06d}"
         tmp = self.directory / f"step-{step:06d}.tmp"

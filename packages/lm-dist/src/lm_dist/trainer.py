@@ -392,7 +392,8 @@ class _Pending:
             if run.bad_in_a_row >= run.cfg.train.max_bad_steps:
                 raise RuntimeError(
                     f"{run.bad_in_a_row} non-finite steps in a row (last at step {out.step}); "
-                    f"stopping. The last good checkpoint is {latest_checkpoint(run.checkpointer.directory)}"
+                    "stopping. The last good checkpoint is "
+                    f"{latest_checkpoint(run.checkpointer.directory)}"
                 )
         self.steps.clear()
 

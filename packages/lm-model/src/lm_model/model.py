@@ -257,7 +257,8 @@ class Transformer(nn.Module):
         start = 0 if cache is None else cache.pos
         if start + seqlen > self.config.max_seq_len:
             raise ValueError(
-                f"sequence of {start + seqlen} positions exceeds max_seq_len {self.config.max_seq_len}"
+                f"sequence of {start + seqlen} positions exceeds "
+                f"max_seq_len {self.config.max_seq_len}"
             )
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
         cos, sin = self.rope_cache[start:].unbind(1)

@@ -88,7 +88,8 @@ class TokenizerTrainConfig:
     inputs: tuple[Path, ...]
     """Training files: plain text (.txt/.md), JSONL (.jsonl/.json, optionally .gz) or Parquet."""
     output: Path
-    """Tokenizer directory to write (tokenizer.json, tokenizer_config.json, special_tokens_map.json)."""
+    """Tokenizer directory to write (tokenizer.json, tokenizer_config.json,
+    special_tokens_map.json)."""
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     """The tokenizer to train."""
     text_field: str = "text"
@@ -114,7 +115,8 @@ class EncodeConfig:
     """`lm-tok encode`: documents to token shards, in parallel, with a manifest."""
 
     tokenizer: Path
-    """Tokenizer directory written by `lm-tok train` (or any with a byte-level BPE tokenizer.json)."""
+    """Tokenizer directory written by `lm-tok train` (or any with a byte-level BPE
+    tokenizer.json)."""
     inputs: tuple[Path, ...]
     """Document files: JSONL (one document per line), Parquet (one per row), text (one per file)."""
     output: Path
@@ -166,7 +168,8 @@ class StudyConfig:
     vocab_sizes: tuple[int, ...] = (4096, 8192, 16384, 32768)
     """Vocabulary sizes to compare."""
     holdout_every: int = 10
-    """Without `heldout` files, documents i with i % holdout_every == holdout_every - 1 are held out."""
+    """Without `heldout` files, documents i with i % holdout_every == holdout_every - 1 are held
+    out."""
     min_frequency: int = 2
     """As in TokenizerConfig."""
     nfc: bool = False

@@ -5,7 +5,8 @@ A shard directory holds, for i = 0, 1, ...:
     tokens_{i:05d}.ds           the token ids, little-endian uint16 (vocab <= 65536) or uint32
     tokens_{i:05d}.ds.index     the end offset (in tokens, exclusive) of every document, uint64 LE
     tokens_{i:05d}.ds.metadata  datatrove's text note: "<tokenizer>|<bytes per token>", token count
-    manifest.json               dtype, ids of bos/eos/pad, counts, shard list, tokenizer hash, sources
+    manifest.json               dtype, ids of bos/eos/pad, counts, shard list, tokenizer hash,
+                                sources
     skipped.jsonl               (only if any) every record that was not encoded, with its reason
 
 Each document is [bos] + ids + [eos]. manifest.json is written last: its presence means
@@ -255,7 +256,8 @@ def _prepare_output(out: Path) -> None:
 
 
 def encode_corpus(cfg: EncodeConfig) -> dict:
-    """Encode every document of `cfg.inputs` into shards under `cfg.output`; returns the manifest."""
+    """Encode every document of `cfg.inputs` into shards under `cfg.output`; returns the
+    manifest."""
     check_inputs(cfg.inputs, "inputs")
     tok = load_tokenizer(cfg.tokenizer)  # fails on a bad tokenizer before any output exists
     vocab = tok.get_vocab_size(with_added_tokens=True)
