@@ -70,7 +70,8 @@ def load_average() -> str:
 
 
 def spawn_json(cmd: Sequence[str]) -> dict:
-    """Run `cmd` (one measurement, its own process); the last line of stdout that is a JSON object."""
+    """Run `cmd` (one measurement, its own process); the last line of stdout that is a JSON
+    object."""
     proc = subprocess.run(list(cmd), capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")

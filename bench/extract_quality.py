@@ -1,10 +1,11 @@
-"""Extraction quality and speed of lm-data's extractors on trafilatura's annotated eval pages.
+r"""Extraction quality and speed of lm-data's extractors on trafilatura's annotated eval pages.
 
-    uv run python bench/extract_quality.py [--data ../shared/data/web/html/trafilatura-eval-pages.tar.gz]
+    uv run python bench/extract_quality.py \
+        [--data ../shared/data/web/html/trafilatura-eval-pages.tar.gz]
 
 Quality follows trafilatura's own evaluation: every `with` snippet found in the extraction is a true
-positive (else a false negative), every `without` snippet found is a false positive. English pages are
-those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed (docs/s of
+positive (else a false negative), every `without` snippet found is a false positive. English pages
+are those whose `with` snippets fastText (lid.176, as in the pipeline) labels `en`. Speed (docs/s of
 `extract` alone, pages already in memory): each extractor times the same pages in its own process;
 after a warm-up pair the extractors alternate A B, B A, ... for --pairs pairs (bench/_pairs.py); the
 ratio is the median of the per-pair ratios. --speed-only skips the quality scores; --pages N times
@@ -53,7 +54,9 @@ def load_english_pages(tar_path: Path) -> list[tuple[str, list[str], list[str]]]
             if member is None:
                 continue
             raw = tar.extractfile(member).read()
-            pages.append((raw.decode("utf-8", errors="replace"), entry["with"], entry.get("without", [])))
+            pages.append(
+                (raw.decode("utf-8", errors="replace"), entry["with"], entry.get("without", []))
+            )
     return pages
 
 
@@ -83,18 +86,30 @@ def score(name: str, pages) -> dict:
 
 def time_one(name: str, pages_file: str) -> float:
     """docs/s of one extractor, measured in a fresh process on the pages saved in `pages_file`."""
-    out = subprocess.run([sys.executable, __file__, "--pages-file", pages_file, "--time-only", name],
-                         check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, __file__, "--pages-file", pages_file, "--time-only", name],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return float(out.strip().split("\n")[-1])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/web/html/trafilatura-eval-pages.tar.gz"))
+    ap.add_argument(
+        "--data",
+        default=str(
+            Path(__file__).resolve().parents[2]
+            / "shared/data/web/html/trafilatura-eval-pages.tar.gz"
+        ),
+    )
     ap.add_argument("--pairs", type=int, default=5)
     ap.add_argument("--time-only", choices=EXTRACTORS)
     ap.add_argument("--speed-only", action="store_true", help="skip the quality scores")
-    ap.add_argument("--pages", type=int, default=0, help="time only the first N English pages (0: all)")
+    ap.add_argument(
+        "--pages", type=int, default=0, help="time only the first N English pages (0: all)"
+    )
     ap.add_argument("--pages-file", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.time_only:
@@ -117,11 +132,22 @@ def main() -> None:
     print(f"speed: {timed_pages} pages, load average before {load_average()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         pages_file = str(Path(tmp) / "pages.json")
-        Path(pages_file).write_text(json.dumps([html for html, _, _ in pages[: args.pages or None]]))
+        Path(pages_file).write_text(
+            json.dumps([html for html, _, _ in pages[: args.pages or None]])
+        )
         speeds = run_rounds(list(EXTRACTORS), args.pairs, lambda n: time_one(n, pages_file))
     r = ratios(speeds["resiliparse"], speeds["trafilatura"])
-    print(json.dumps({n: {"docs_per_s_median": round(statistics.median(v), 2), "runs": [round(x, 2) for x in v]}
-                      for n, v in speeds.items()}))
+    print(
+        json.dumps(
+            {
+                n: {
+                    "docs_per_s_median": round(statistics.median(v), 2),
+                    "runs": [round(x, 2) for x in v],
+                }
+                for n, v in speeds.items()
+            }
+        )
+    )
     print(f"resiliparse / trafilatura docs/s: median of {args.pairs} pair ratios = "
           f"{median_ratio(speeds['resiliparse'], speeds['trafilatura']):.2f}x "
           f"(pairs: {', '.join(f'{x:.2f}' for x in r)}); load average after {load_average()}")

@@ -27,7 +27,10 @@ from pathlib import Path
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 C4 = SHARED / "web" / "text" / "c4-en-sample-1000.jsonl.gz"
 FOURCHAN = SHARED / "filters" / "paloma-4chan-val-sample.jsonl.gz"
-SETTINGS = {"lm-data defaults": {}, "FineWeb settings": {"gopher_alpha_words": "tokens", "c4_min_sentences": 5}}
+SETTINGS = {
+    "lm-data defaults": {},
+    "FineWeb settings": {"gopher_alpha_words": "tokens", "c4_min_sentences": 5},
+}
 
 
 def chain(path: Path, quality: dict) -> dict:
@@ -83,11 +86,15 @@ def departures(docs) -> dict:
     alpha = "gopher_below_alpha_threshold"
     return {
         "gopher_alpha_rule_removes (tokens)": _reasons(GopherQualityFilter(), docs)[alpha],
-        "gopher_alpha_rule_removes (whitespace words)": _reasons(WordsGopherQualityFilter(), docs)[alpha],
+        "gopher_alpha_rule_removes (whitespace words)": _reasons(WordsGopherQualityFilter(), docs)[
+            alpha
+        ],
         "c4_too_few_sentences (min 5)": _reasons(
-            C4QualityFilter(filter_no_terminal_punct=False, min_num_sentences=5), docs)["too_few_sentences"],
+            C4QualityFilter(filter_no_terminal_punct=False, min_num_sentences=5), docs
+        )["too_few_sentences"],
         "c4_too_few_sentences (min 3)": _reasons(
-            C4QualityFilter(filter_no_terminal_punct=False, min_num_sentences=3), docs)["too_few_sentences"],
+            C4QualityFilter(filter_no_terminal_punct=False, min_num_sentences=3), docs
+        )["too_few_sentences"],
     }
 
 
@@ -107,11 +114,20 @@ def english_scores(docs) -> dict:
 def main() -> None:
     for name, quality in SETTINGS.items():
         c4, chan = chain(C4, quality), chain(FOURCHAN, quality)
-        print(json.dumps({"settings": name, "quality": quality,
-                          "c4_kept": f"{c4['kept']}/{c4['read']} = {c4['kept'] / c4['read']:.1%}",
-                          "4chan_removed": f"{chan['read'] - chan['kept']}/{chan['read']} = "
-                                           f"{1 - chan['kept'] / chan['read']:.1%}",
-                          "c4_removed_by": c4["removed_by"], "4chan_removed_by": chan["removed_by"]}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "settings": name,
+                    "quality": quality,
+                    "c4_kept": f"{c4['kept']}/{c4['read']} = {c4['kept'] / c4['read']:.1%}",
+                    "4chan_removed": f"{chan['read'] - chan['kept']}/{chan['read']} = "
+                    f"{1 - chan['kept'] / chan['read']:.1%}",
+                    "c4_removed_by": c4["removed_by"],
+                    "4chan_removed_by": chan["removed_by"],
+                }
+            ),
+            flush=True,
+        )
     docs = _docs(C4)
     print(json.dumps({"c4_raw_departures_alone": departures(docs)}), flush=True)
     print(json.dumps({"c4_english_scores": english_scores(docs)}), flush=True)

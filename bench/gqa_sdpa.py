@@ -45,7 +45,11 @@ def measure(arm: str, dtype_name: str, shape: tuple[int, int, int, int, int], it
             out = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True)
         else:
             out = F.scaled_dot_product_attention(
-                q, k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1), is_causal=True)
+                q,
+                k.repeat_interleave(groups, dim=1),
+                v.repeat_interleave(groups, dim=1),
+                is_causal=True,
+            )
         out.sum().backward()
         q.grad = k.grad = v.grad = None
 
@@ -62,7 +66,9 @@ def main() -> None:
     p.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
     p.add_argument("--shape", type=int, nargs=5, default=[4, 8, 2, 512, 64],
                    metavar=("BATCH", "HEADS", "KV_HEADS", "SEQ", "HEAD_DIM"))
-    p.add_argument("--iters", type=int, default=20, help="timed forward+backward passes per measurement")
+    p.add_argument(
+        "--iters", type=int, default=20, help="timed forward+backward passes per measurement"
+    )
     p.add_argument("--pairs", type=int, default=5)
     p.add_argument("--child", nargs=2, metavar=("ARM", "DTYPE"), help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -80,11 +86,14 @@ def main() -> None:
             [sys.executable, __file__, *passthrough, "--child", arm, d])["seconds"],
             log=lambda line, d=dtype_name: print(f"  {d}: {line}", flush=True))
         speedup = median_ratio(res["expand"], res["enable_gqa"])
-        print(f"{dtype_name}: enable_gqa {statistics.median(res['enable_gqa']) * 1e3:.2f} ms, expand "
-              f"{statistics.median(res['expand']) * 1e3:.2f} ms per pass (medians); expand / enable_gqa "
-              f"time: median {speedup:.3f} (pairs: "
-              + ", ".join(f"{r:.3f}" for r in ratios(res["expand"], res["enable_gqa"]))
-              + f"); load average {load_average()}", flush=True)
+        print(
+            f"{dtype_name}: enable_gqa {statistics.median(res['enable_gqa']) * 1e3:.2f} ms, expand "
+            f"{statistics.median(res['expand']) * 1e3:.2f} ms per pass (medians); "
+            f"expand / enable_gqa time: median {speedup:.3f} (pairs: "
+            + ", ".join(f"{r:.3f}" for r in ratios(res["expand"], res["enable_gqa"]))
+            + f"); load average {load_average()}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

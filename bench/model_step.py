@@ -166,13 +166,20 @@ def compare(preset: str, dtype_name: str, device: str, rounds: int, steps: int,
     mfu = {arm: statistics.median(results[arm]) * config.flops_per_token(seq_len) / peak
            for arm in arms}
     pairs = [(n, d) for n, d in RATIOS if n in arms and d in arms]
-    return {"preset": preset, "dtype": dtype_name, "peak_gflops": peak / 1e9,
-            "peak_source": peak_source,
-            "tokens_per_s": {a: statistics.median(v) for a, v in results.items()},
-            "ratios": {f"{n}/{d}": median_ratio(results[n], results[d]) for n, d in pairs},
-            "per_round": {f"{n}/{d}": [round(a / b, 3) for a, b in zip(results[n], results[d], strict=True)]
-                          for n, d in pairs},
-            "mfu": mfu, "rounds": rounds}
+    return {
+        "preset": preset,
+        "dtype": dtype_name,
+        "peak_gflops": peak / 1e9,
+        "peak_source": peak_source,
+        "tokens_per_s": {a: statistics.median(v) for a, v in results.items()},
+        "ratios": {f"{n}/{d}": median_ratio(results[n], results[d]) for n, d in pairs},
+        "per_round": {
+            f"{n}/{d}": [round(a / b, 3) for a, b in zip(results[n], results[d], strict=True)]
+            for n, d in pairs
+        },
+        "mfu": mfu,
+        "rounds": rounds,
+    }
 
 
 def main() -> None:
@@ -208,11 +215,20 @@ def main() -> None:
         for dtype_name in args.dtypes:
             r = compare(preset, dtype_name, args.device, args.rounds, args.steps, arms)
             t, m = r["tokens_per_s"], r["mfu"]
-            print(f"| {preset} | {dtype_name} | " + " | ".join(f"{t[a]:,.0f}" for a in arms) + " | "
-                  + " | ".join(f"{x:.2f}x" for x in r["ratios"].values()) + " | "
-                  + " / ".join(f"{m[a]:.1%}" for a in arms) + f" | {r['peak_gflops']:,.0f} |", flush=True)
-            print(f"  per-round ratios: {json.dumps(r['per_round'])}; load average {load_average()}",
-                  flush=True)
+            print(
+                f"| {preset} | {dtype_name} | "
+                + " | ".join(f"{t[a]:,.0f}" for a in arms)
+                + " | "
+                + " | ".join(f"{x:.2f}x" for x in r["ratios"].values())
+                + " | "
+                + " / ".join(f"{m[a]:.1%}" for a in arms)
+                + f" | {r['peak_gflops']:,.0f} |",
+                flush=True,
+            )
+            print(
+                f"  per-round ratios: {json.dumps(r['per_round'])}; load average {load_average()}",
+                flush=True,
+            )
 
 if __name__ == "__main__":
     main()

@@ -64,7 +64,9 @@ def tokenize(train_txt: Path, val_txt: Path, out: Path, vocab_size: int) -> tupl
     return manifests[0], manifests[1]
 
 
-def run_config(args: argparse.Namespace, data: Path, vocab_size: int, val_tokens: int) -> TrainConfig:
+def run_config(
+    args: argparse.Namespace, data: Path, vocab_size: int, val_tokens: int
+) -> TrainConfig:
     # Every validation covers the whole held-out split (windows of seq_len + 1, overlap 1).
     val_batches = max(1, (val_tokens - 1) // args.seq_len // args.batch)
     return TrainConfig(
@@ -111,15 +113,22 @@ def main(args: argparse.Namespace) -> dict:
     val_loss = result.val_losses[final_step]
     val_bytes = sum(s["num_bytes"] for s in val_m["sources"])
     metrics = {
-        "final_step": final_step, "final_val_loss": val_loss,
+        "final_step": final_step,
+        "final_val_loss": val_loss,
         "final_train_loss": result.losses[final_step],
         "val_bits_per_byte": val_loss * val_m["num_tokens"] / (val_bytes * math.log(2)),
-        "val_losses": result.val_losses, "train_losses": result.losses,
-        "parameters": ModelConfig.from_preset("tiny", vocab_size=train_m["vocab_size"]).num_params(),
-        "vocab_size": train_m["vocab_size"], "train_tokens_in_corpus": train_m["num_tokens"],
-        "val_tokens": val_m["num_tokens"], "val_bytes": val_bytes,
+        "val_losses": result.val_losses,
+        "train_losses": result.losses,
+        "parameters": ModelConfig.from_preset(
+            "tiny", vocab_size=train_m["vocab_size"]
+        ).num_params(),
+        "vocab_size": train_m["vocab_size"],
+        "train_tokens_in_corpus": train_m["num_tokens"],
+        "val_tokens": val_m["num_tokens"],
+        "val_bytes": val_bytes,
         "tokens_trained": args.steps * args.batch * args.seq_len,
-        "tokenize_s": round(t_tok, 1), "train_s": round(t_train, 1),
+        "tokenize_s": round(t_tok, 1),
+        "train_s": round(t_train, 1),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     }
     (args.out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -146,4 +155,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     m = main(parse())
-    print(json.dumps({k: v for k, v in m.items() if k not in ("val_losses", "train_losses", "config")}, indent=2))
+    print(
+        json.dumps(
+            {k: v for k, v in m.items() if k not in ("val_losses", "train_losses", "config")},
+            indent=2,
+        )
+    )

@@ -60,7 +60,9 @@ def prepare(work: Path, copies: int = 4) -> None:
     cfg = TokenizerConfig(vocab_size=32768)
     save_tokenizer(train_tokenizer(b[:10], cfg), work / "tok", cfg)
     c4 = [r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz")]
-    dolma = [r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "dolma-cc-2019-30-sample-697.jsonl.gz")]
+    dolma = [
+        r["text"] for r in _jsonl_gz(DATA / "web" / "text" / "dolma-cc-2019-30-sample-697.jsonl.gz")
+    ]
     (work / "encode-books.json").write_text(json.dumps(b[10:15]))
     (work / "encode-c4.json").write_text(json.dumps(c4))
     (work / "train.json").write_text(json.dumps(b[:5]))
@@ -138,12 +140,18 @@ def side(what: str, name: str, work: Path) -> dict:
         tok.pre_tokenizer = pre_tokenizers.Sequence([
             pre_tokenizers.Split(Regex(SPLIT_PATTERN), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-        tok.decoder, tok.post_processor = decoders.ByteLevel(), processors.ByteLevel(trim_offsets=False)
+        tok.decoder, tok.post_processor = (
+            decoders.ByteLevel(),
+            processors.ByteLevel(trim_offsets=False),
+        )
         tok.train_from_iterator(texts, trainers.BpeTrainer(
             vocab_size=16384, min_frequency=2, special_tokens=list(SPECIAL_TOKENS),
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     dt = time.perf_counter() - t0
-    return {"MB/s": n_bytes / dt / 1e6, "vocab": hashlib.sha256(tok.to_str().encode()).hexdigest()[:16]}
+    return {
+        "MB/s": n_bytes / dt / 1e6,
+        "vocab": hashlib.sha256(tok.to_str().encode()).hexdigest()[:16],
+    }
 
 
 SIDES = {"encode-books": ("lm-tok", "tokenizers"), "encode-c4": ("lm-tok", "tokenizers"),
@@ -169,11 +177,17 @@ def compare(what: str, work: Path, pairs: int) -> None:
     if what == "shards":  # CPU accounting: what the design allows, whatever the machine's load
         med = lambda k, r: statistics.median(x[r][k] for x in rows)  # noqa: E731
         # Two idle cores could at best finish 2 workers' total CPU in half of it.
-        bound = [2 * (rb["main_cpu_s"] + rb["worker_cpu_s"]) / (ra["main_cpu_s"] + ra["worker_cpu_s"])
-                 for ra, rb in rows]
-        print(f"shards: 2 workers: main-process CPU share {med('main_share', 0):.1%}, parallel efficiency "
-              f"{med('efficiency', 0):.2f}; 1 worker: efficiency {med('efficiency', 1):.2f}; "
-              f"scaling two idle cores would allow (2 x CPU of 1 worker / CPU of 2) {statistics.median(bound):.2f}")
+        bound = [
+            2 * (rb["main_cpu_s"] + rb["worker_cpu_s"]) / (ra["main_cpu_s"] + ra["worker_cpu_s"])
+            for ra, rb in rows
+        ]
+        print(
+            f"shards: 2 workers: main-process CPU share {med('main_share', 0):.1%}, "
+            f"parallel efficiency {med('efficiency', 0):.2f}; "
+            f"1 worker: efficiency {med('efficiency', 1):.2f}; "
+            "scaling two idle cores would allow (2 x CPU of 1 worker / CPU of 2) "
+            f"{statistics.median(bound):.2f}"
+        )
     else:
         same = {ra.get("ids", ra.get("vocab")) == rb.get("ids", rb.get("vocab")) for ra, rb in rows}
         print(f"{what}: identical output on both sides: {same == {True}}")

@@ -21,7 +21,9 @@ from lm_tok.study import table
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=None, help="keep the study here (default: a temp dir)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="keep the study here (default: a temp dir)"
+    )
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
@@ -30,8 +32,12 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train.txt").write_text("\n".join(b.values()), encoding="utf-8")
         (out / "heldout.txt").write_text(heldout, encoding="utf-8")
-        cfg = StudyConfig(inputs=(out / "train.txt",), heldout=(out / "heldout.txt",), output=out / "study",
-                          progress=False)
+        cfg = StudyConfig(
+            inputs=(out / "train.txt",),
+            heldout=(out / "heldout.txt",),
+            output=out / "study",
+            progress=False,
+        )
         print(table(run_study(cfg)), end="")
 
 

@@ -196,7 +196,9 @@ def _report(args, arms: list[str], results: dict[str, list[float]], peaks: list[
     for i in range(args.pairs):
         print(f"| {i + 1} | {peaks[i] / 1e9:.1f} | "
               + " | ".join(f"{results[a][i]:.0f}" for a in arms) + " |")
-    print(f"\n| arm | tok/s (median) | MFU vs {peak_name} ({peak / 1e9:.0f} GFLOP/s) |\n|---|---|---|")
+    print(
+        f"\n| arm | tok/s (median) | MFU vs {peak_name} ({peak / 1e9:.0f} GFLOP/s) |\n|---|---|---|"
+    )
     for arm in arms:
         tps = statistics.median(results[arm])
         print(f"| {arm} | {tps:.0f} | {tps * flops / peak:.1%} |")
@@ -220,9 +222,22 @@ def main(args: argparse.Namespace) -> None:
 
         if torch.cuda.device_count() < 2:
             raise SystemExit("--arms: fsdp2 on CUDA needs 2 GPUs (two ranks cannot share one)")
-    passthrough = ["--device", args.device, "--preset", args.preset, "--batch", str(args.batch), "--seq-len",
-                   str(args.seq_len), "--steps", str(args.steps), "--warmup", str(args.warmup),
-                   "--threads", str(args.threads)]
+    passthrough = [
+        "--device",
+        args.device,
+        "--preset",
+        args.preset,
+        "--batch",
+        str(args.batch),
+        "--seq-len",
+        str(args.seq_len),
+        "--steps",
+        str(args.steps),
+        "--warmup",
+        str(args.warmup),
+        "--threads",
+        str(args.threads),
+    ]
     load_start = load_average()
     results = run_rounds(["peak", *arms], args.pairs, lambda arm: _child(arm, passthrough))
     peaks = results.pop("peak")

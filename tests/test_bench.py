@@ -51,7 +51,9 @@ def test_paired_scripts_use_the_shared_rounds(script):
     tree = ast.parse((BENCH / script).read_text())
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
                 and node.module == "_pairs" for alias in node.names}
-    assert "run_rounds" in imported, f"bench/{script} does not take its A/B order from bench/_pairs.py"
+    assert "run_rounds" in imported, (
+        f"bench/{script} does not take its A/B order from bench/_pairs.py"
+    )
 
 
 def test_every_train_bench_arm_runs_on_the_chosen_device(tmp_path):

@@ -23,7 +23,9 @@ SKIPPING = [  # skip for a developer without the data
     "apps/evaluate/tests/test_scorer.py::test_bits_per_byte_matches_a_hand_computation",
     "apps/chat/tests/test_generation.py::test_greedy_reply_stops_on_end_of_turn",
 ]
-ERRORING = ["packages/lm-tok/tests/test_train.py::test_special_tokens_take_the_first_ids"]  # errors even then
+ERRORING = [
+    "packages/lm-tok/tests/test_train.py::test_special_tokens_take_the_first_ids"
+]  # errors even then
 
 
 def _pytest(tmp_path: Path, tests: list[str], require: bool) -> tuple[int, dict[str, str], str]:
@@ -34,8 +36,23 @@ def _pytest(tmp_path: Path, tests: list[str], require: bool) -> tuple[int, dict[
     if require:
         env["LM_REQUIRE_DATA"] = "1"
     xml = tmp_path / f"junit-{require}.xml"
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={xml}",
-                          *tests], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--junitxml={xml}",
+            *tests,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     outcomes = {}
     for case in ET.parse(xml).iter("testcase"):
         kinds = [child.tag for child in case if child.tag in ("error", "failure", "skipped")]
@@ -66,9 +83,22 @@ def test_missing_data_skips_for_a_developer(tmp_path):
 @pytest.mark.slow
 def test_lm_align_stops_without_its_data(tmp_path):
     env = {**os.environ, "LM_SHARED_DATA": str(tmp_path / "data"), "LM_REQUIRE_DATA": "1"}
-    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "packages/lm-align/tests/test_config.py"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "packages/lm-align/tests/test_config.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 2 and f"{tmp_path / 'data'} not found" in out.stdout + out.stderr
 
 

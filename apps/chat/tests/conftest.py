@@ -18,7 +18,9 @@ from lm_tok import TokenizerConfig, render_chat, save_tokenizer, train_tokenizer
 # Tiny models run fastest on one thread, and the test machine's 2 cores are shared.
 torch.set_num_threads(1)
 
-SHARED = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+SHARED = Path(
+    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
+)
 
 
 def shared_data() -> Path:
@@ -29,7 +31,9 @@ def shared_data() -> Path:
     """
     if SHARED.is_dir():
         return SHARED
-    message = f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    message = (
+        f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    )
     if os.environ.get("LM_REQUIRE_DATA") == "1":
         pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
     pytest.skip(message)
@@ -49,8 +53,12 @@ def model_dir(tmp_path_factory) -> Path:
     cfg = TokenizerConfig(vocab_size=600)
     tok_dir = save_tokenizer(train_tokenizer([text], cfg), tmp_path_factory.mktemp("tok"), cfg)
     tok = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
-    rows = [tok.encode(render_chat([{"role": "user", "content": q}, {"role": "assistant", "content": a}])).ids
-            for q, a in REPLIES.items()]
+    rows = [
+        tok.encode(
+            render_chat([{"role": "user", "content": q}, {"role": "assistant", "content": a}])
+        ).ids
+        for q, a in REPLIES.items()
+    ]
     width = max(map(len, rows))
     batch = torch.tensor([r + [2] * (width - len(r)) for r in rows])
     torch.manual_seed(0)
@@ -62,5 +70,7 @@ def model_dir(tmp_path_factory) -> Path:
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.05, f"the fixture model did not learn its replies (loss {loss.item():.3f})"
+    assert loss.item() < 0.05, (
+        f"the fixture model did not learn its replies (loss {loss.item():.3f})"
+    )
     return save_hf(model, tmp_path_factory.mktemp("chat-model"), tokenizer_dir=tok_dir)

@@ -41,7 +41,10 @@ def test_greedy_reply_stops_on_end_of_turn(chat, replies):
         gen = chat.start([{"role": "user", "content": question}], GREEDY)
         assert "".join(gen) == answer
         assert gen.finish_reason == "stop"
-        assert gen.completion_tokens == len(chat.tokenizer.encode(answer, add_special_tokens=False)) + 1
+        assert (
+            gen.completion_tokens
+            == len(chat.tokenizer.encode(answer, add_special_tokens=False)) + 1
+        )
 
 
 def test_stop_string_and_token_budget(chat):
@@ -49,7 +52,11 @@ def test_stop_string_and_token_budget(chat):
     assert "".join(gen) == "Hello " and gen.finish_reason == "stop"
     gen = chat.start([{"role": "user", "content": "Hi"}], GREEDY, max_new_tokens=2)
     text = "".join(gen)
-    assert gen.finish_reason == "length" and gen.completion_tokens == 2 and "Hello there.".startswith(text)
+    assert (
+        gen.finish_reason == "length"
+        and gen.completion_tokens == 2
+        and "Hello there.".startswith(text)
+    )
 
 
 def test_sampling_is_seeded(chat):

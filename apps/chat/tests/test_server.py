@@ -56,7 +56,11 @@ def test_models_lists_the_served_model(client):
 
 def test_non_streaming_completion(client, replies):
     resp = client.chat.completions.create(
-        model="tiny-chat", messages=[{"role": "user", "content": "Hi"}], temperature=0, max_tokens=20)
+        model="tiny-chat",
+        messages=[{"role": "user", "content": "Hi"}],
+        temperature=0,
+        max_tokens=20,
+    )
     choice = resp.choices[0]
     assert choice.message.role == "assistant" and choice.message.content == replies["Hi"]
     assert choice.finish_reason == "stop" and resp.object == "chat.completion"
@@ -73,7 +77,9 @@ def test_streaming_completion(client, replies):
     pieces = [c.choices[0].delta.content or "" for c in chunks if c.choices]
     assert len([p for p in pieces if p]) > 1, "the reply arrives in several chunks"
     assert "".join(pieces) == replies["Say something nice"]  # multi-byte characters intact
-    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finishes == ["stop"]
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
 
@@ -88,17 +94,34 @@ def test_stream_ends_with_done(base_url):
     assert '"finish_reason": "length"' in events[-2]
 
 
-@pytest.mark.parametrize(("body", "status", "needle"), [
-    ({"model": "tiny-chat"}, 400, "messages"),
-    ({"model": "tiny-chat", "messages": []}, 400, "messages"),
-    ({"model": "tiny-chat", "messages": [{"role": "wizard", "content": "x"}]}, 400, "role"),
-    ({"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}], "temperature": 5}, 400,
-     "temperature"),
-    ({"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 100000}, 400,
-     "context length"),
-    ({"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}], "n": 2}, 400, "n"),
-    ({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}, 404, "gpt-4o"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        ({"model": "tiny-chat"}, 400, "messages"),
+        ({"model": "tiny-chat", "messages": []}, 400, "messages"),
+        ({"model": "tiny-chat", "messages": [{"role": "wizard", "content": "x"}]}, 400, "role"),
+        (
+            {
+                "model": "tiny-chat",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "temperature": 5,
+            },
+            400,
+            "temperature",
+        ),
+        (
+            {
+                "model": "tiny-chat",
+                "messages": [{"role": "user", "content": "Hi"}],
+                "max_tokens": 100000,
+            },
+            400,
+            "context length",
+        ),
+        ({"model": "tiny-chat", "messages": [{"role": "user", "content": "Hi"}], "n": 2}, 400, "n"),
+        ({"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}]}, 404, "gpt-4o"),
+    ],
+)
 def test_bad_requests_get_openai_style_errors(base_url, body, status, needle):
     r = httpx.post(f"{base_url}/chat/completions", json=body, timeout=30)
     assert r.status_code == status
@@ -110,8 +133,12 @@ def test_openai_client_raises_on_errors(client):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "Hi"}])
     with pytest.raises(openai.BadRequestError, match="context length"):
-        client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": "Hi"}],
-                                       max_tokens=10_000, stream=True)
+        client.chat.completions.create(
+            model="tiny-chat",
+            messages=[{"role": "user", "content": "Hi"}],
+            max_tokens=10_000,
+            stream=True,
+        )
 
 
 # --- Limits, disconnects and concurrency -------------------------------------------------
@@ -161,7 +188,8 @@ def test_limits_are_inclusive(base_url):
 
 
 def test_largest_seed_streams_to_the_end(base_url):
-    """The largest seed allowed streams to the end (a larger one used to break the stream once begun)."""
+    """The largest seed allowed streams to the end (a larger one used to break the stream once
+    begun)."""
     body = _body(stream=True, temperature=1.0, seed=2**63 - 1, max_tokens=5)
     with httpx.stream("POST", f"{base_url}/chat/completions", json=body, timeout=30) as r:
         events = [line for line in r.iter_lines() if line]
@@ -214,7 +242,9 @@ def _wait_idle(server, seconds: float = 20) -> None:
         time.sleep(0.05)
 
 
-def _open_stream(client: httpx.Client, url: str, max_tokens: int = 200) -> tuple[httpx.Response, Iterator[str]]:
+def _open_stream(
+    client: httpx.Client, url: str, max_tokens: int = 200
+) -> tuple[httpx.Response, Iterator[str]]:
     """A streaming reply of which the first event (the role chunk) has been read; the line
     iterator must be kept (dropping it closes the response)."""
     request = client.build_request("POST", f"{url}/chat/completions",
@@ -255,15 +285,23 @@ def test_concurrent_streams_each_get_their_own_greedy_reply(base_url, model_dir)
     prompts = ["Hi", "Say something nice", "Hello", "What is this?"]
     chat = ChatModel.load(model_dir, device="cpu")
     greedy = SamplingConfig(temperature=0.0, max_new_tokens=40)
-    alone = {p: "".join(chat.start([{"role": "user", "content": p}], greedy, max_new_tokens=40)) for p in prompts}
+    alone = {
+        p: "".join(chat.start([{"role": "user", "content": p}], greedy, max_new_tokens=40))
+        for p in prompts
+    }
     client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=60)
     barrier = threading.Barrier(len(prompts))
     got: dict[str, str] = {}
 
     def ask(prompt: str) -> None:
         barrier.wait()
-        stream = client.chat.completions.create(model="tiny-chat", messages=[{"role": "user", "content": prompt}],
-                                                temperature=0, max_tokens=40, stream=True)
+        stream = client.chat.completions.create(
+            model="tiny-chat",
+            messages=[{"role": "user", "content": prompt}],
+            temperature=0,
+            max_tokens=40,
+            stream=True,
+        )
         got[prompt] = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
 
     threads = [threading.Thread(target=ask, args=(p,)) for p in prompts]

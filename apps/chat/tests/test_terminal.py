@@ -21,7 +21,9 @@ def chat(model_dir) -> ChatModel:
 def test_multi_turn_reset_and_exit(chat, replies, monkeypatch):
     seen = []
     start = chat.start
-    monkeypatch.setattr(chat, "start", lambda msgs, s, **k: seen.append(list(msgs)) or start(msgs, s, **k))
+    monkeypatch.setattr(
+        chat, "start", lambda msgs, s, **k: seen.append(list(msgs)) or start(msgs, s, **k)
+    )
     out = io.StringIO()
     n = chat_loop(chat, GREEDY, system="Be brief.",
                   stdin=io.StringIO("Hi\nSay something nice\n/reset\nHi\n/exit\nHi\n"), stdout=out)
@@ -33,7 +35,10 @@ def test_multi_turn_reset_and_exit(chat, replies, monkeypatch):
     # The second turn carries the first; after /reset only the system prompt and the new question.
     assert [m["role"] for m in seen[1]] == ["system", "user", "assistant", "user"]
     assert seen[1][2]["content"] == replies["Hi"]
-    assert seen[2] == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    assert seen[2] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
 
 
 def test_end_of_input_ends_the_chat(chat):
@@ -44,7 +49,9 @@ def test_end_of_input_ends_the_chat(chat):
 def test_long_history_drops_the_oldest_turns(chat, monkeypatch):
     seen = []
     start = chat.start
-    monkeypatch.setattr(chat, "start", lambda msgs, s, **k: seen.append(list(msgs)) or start(msgs, s, **k))
+    monkeypatch.setattr(
+        chat, "start", lambda msgs, s, **k: seen.append(list(msgs)) or start(msgs, s, **k)
+    )
     lines = "".join(f"{'word ' * 40}{i}\n" for i in range(12))
     chat_loop(chat, SamplingConfig(temperature=0.0, max_new_tokens=4), stdin=io.StringIO(lines),
               stdout=io.StringIO())

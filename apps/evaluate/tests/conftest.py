@@ -15,7 +15,9 @@ from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 # Tiny models run fastest on one thread, and the test machine's 2 cores are shared.
 torch.set_num_threads(1)
 
-SHARED = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+SHARED = Path(
+    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
+)
 
 
 def shared_data() -> Path:
@@ -26,7 +28,9 @@ def shared_data() -> Path:
     """
     if SHARED.is_dir():
         return SHARED
-    message = f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    message = (
+        f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    )
     if os.environ.get("LM_REQUIRE_DATA") == "1":
         pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
     pytest.skip(message)

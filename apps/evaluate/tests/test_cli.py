@@ -27,7 +27,9 @@ def test_bad_config_is_an_error_without_traceback(tmp_path, capsys):
 def test_bad_input_file_is_a_one_line_error(model_dir, tmp_path, capsys):
     eval_dir = tmp_path / "eval"
     eval_dir.mkdir()
-    (eval_dir / "piqa-valid.jsonl").write_text('{"goal": "g", "sol1": "a", "sol2": "b"}\nnot json\n')
+    (eval_dir / "piqa-valid.jsonl").write_text(
+        '{"goal": "g", "sol1": "a", "sol2": "b"}\nnot json\n'
+    )
     (eval_dir / "piqa-valid-labels.lst").write_text("0\n1\n")
     args = ["run", "--model", str(model_dir), "--data_dir", str(tmp_path), "--tasks", "piqa"]
     assert main(args) == 2

@@ -76,12 +76,16 @@ def task_dir(tmp_path_factory, data_dir) -> Path:
     (d / "text.jsonl").write_text("".join(json.dumps(r) + "\n" for r in docs))
     (d / "piqa_local.yaml").write_text(PIQA_YAML.format(data=d / "piqa.jsonl"))
     (d / "text_local.yaml").write_text(TEXT_YAML.format(data=d / "text.jsonl"))
-    (d / "gsm8k_local.yaml").write_text(GSM8K_YAML.format(data=data_dir / "eval" / "gsm8k-test.jsonl"))
+    (d / "gsm8k_local.yaml").write_text(
+        GSM8K_YAML.format(data=data_dir / "eval" / "gsm8k-test.jsonl")
+    )
     return d
 
 
 @pytest.mark.slow
-def test_harness_runs_local_tasks_and_agrees_with_our_scorer(model_dir, task_dir, data_dir, tmp_path):
+def test_harness_runs_local_tasks_and_agrees_with_our_scorer(
+    model_dir, task_dir, data_dir, tmp_path
+):
     cfg = HarnessConfig(model=model_dir, tasks=("piqa_local", "text_local", "gsm8k_local"),
                         include_path=task_dir, limit=N, batch_size=8, output=tmp_path)
     results = run_harness(cfg)["results"]
@@ -96,10 +100,16 @@ def test_harness_runs_local_tasks_and_agrees_with_our_scorer(model_dir, task_dir
 
     # Rolling log-likelihood: lm-eval's bits-per-byte equals a direct computation.
     scorer = Scorer(model, tok)
-    docs = [json.loads(line)["text"] for line in (task_dir / "text.jsonl").read_text().split("\n") if line]
+    docs = [
+        json.loads(line)["text"]
+        for line in (task_dir / "text.jsonl").read_text().split("\n")
+        if line
+    ]
     nll = sum(scorer.rolling_nll(scorer.encode(d), stride=scorer.max_length) for d in docs)
     n_bytes = sum(len(d.encode()) for d in docs)
-    assert results["text_local"]["bits_per_byte,none"] == pytest.approx(nll / n_bytes / math.log(2), rel=1e-4)
+    assert results["text_local"]["bits_per_byte,none"] == pytest.approx(
+        nll / n_bytes / math.log(2), rel=1e-4
+    )
 
     assert 0.0 <= results["gsm8k_local"]["exact_match,none"] <= 1.0
     saved = json.loads((tmp_path / "harness-results.json").read_text())
@@ -111,7 +121,9 @@ def test_adapter_is_registered_and_generates_until_a_stop_string(model_dir):
     from lm_eval.api.registry import get_model
 
     assert get_model("lm-model") is LMModelHarness
-    lm = LMModelHarness.create_from_arg_string(f"pretrained={model_dir},batch_size=4", {"device": "cpu"})
+    lm = LMModelHarness.create_from_arg_string(
+        f"pretrained={model_dir},batch_size=4", {"device": "cpu"}
+    )
     req = Instance(request_type="generate_until", doc={}, idx=0,
                    arguments=("First Citizen:", {"until": ["e"], "max_gen_toks": 20}))
     (out,) = lm.generate_until([req])

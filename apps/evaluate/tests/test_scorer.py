@@ -25,7 +25,12 @@ def _direct_logprob(scorer: Scorer, context: list[int], continuation: list[int])
 
 
 def test_batched_padded_loglikelihood_equals_one_at_a_time(scorer):
-    texts = ["First Citizen:", "Before we proceed any further, hear me speak.", "All:", "Speak, speak."]
+    texts = [
+        "First Citizen:",
+        "Before we proceed any further, hear me speak.",
+        "All:",
+        "Speak, speak.",
+    ]
     reqs = [scorer.encode_pair(t, " You are all resolved") for t in texts]
     reqs.append(reqs[0])  # a duplicate shares its forward pass and gets the same answer
     batched = scorer.loglikelihood(reqs)
@@ -40,7 +45,9 @@ def test_greedy_flag_is_true_for_the_argmax_continuation(scorer):
     with torch.no_grad():
         best = int(scorer.model(torch.tensor([ctx]))[0, -1].argmax())
     worst = int(scorer.model(torch.tensor([ctx]))[0, -1].argmin())
-    (_, greedy), (_, not_greedy) = scorer.loglikelihood([TokenRequest(ctx, [best]), TokenRequest(ctx, [worst])])
+    (_, greedy), (_, not_greedy) = scorer.loglikelihood(
+        [TokenRequest(ctx, [best]), TokenRequest(ctx, [worst])]
+    )
     assert greedy and not not_greedy
 
 
@@ -61,7 +68,9 @@ def test_rolling_windows_score_every_token_once(scorer, stride):
 
 
 def test_bits_per_byte_matches_a_hand_computation(scorer):
-    doc = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak. ½ — é"
+    doc = (
+        "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak. ½ — é"
+    )
     ids = scorer.encode(doc)
     seq = torch.tensor([[scorer.bos_id, *ids]])
     with torch.no_grad():
@@ -89,7 +98,9 @@ def _trained_scorer(model_dir, data_dir, *, window: int, steps: int) -> Scorer:
     for _ in range(steps):
         starts = torch.randint(0, len(ids) - window - 1, (16,), generator=g)
         batch = torch.stack([ids[s : s + window + 1] for s in starts])
-        loss = torch.nn.functional.cross_entropy(model(batch[:, :-1]).flatten(0, 1), batch[:, 1:].flatten())
+        loss = torch.nn.functional.cross_entropy(
+            model(batch[:, :-1]).flatten(0, 1), batch[:, 1:].flatten()
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -104,7 +115,9 @@ CONTEXT_GAIN_NATS = 15.0
 
 
 @pytest.mark.slow
-def test_sliding_windows_with_overlap_score_better_than_disjoint_ones_on_a_trained_model(model_dir, data_dir):
+def test_sliding_windows_with_overlap_score_better_than_disjoint_ones_on_a_trained_model(
+    model_dir, data_dir
+):
     """More context helps a model that has learned something: overlapping windows (stride 16 of 64)
     give every token at least 48 tokens of context, disjoint ones restart from nothing."""
     text = (data_dir / "pretrain" / "tinyshakespeare.txt").read_text()[:6000]
@@ -112,7 +125,9 @@ def test_sliding_windows_with_overlap_score_better_than_disjoint_ones_on_a_train
     ids = trained.encode(text)
     disjoint = trained.rolling_nll(ids, stride=64)
     overlapping = trained.rolling_nll(ids, stride=16)
-    print(f"\ntrained, 64-token windows: disjoint {disjoint:.1f} nats, overlapping {overlapping:.1f}")
+    print(
+        f"\ntrained, 64-token windows: disjoint {disjoint:.1f} nats, overlapping {overlapping:.1f}"
+    )
     assert overlapping < disjoint - CONTEXT_GAIN_NATS
 
 

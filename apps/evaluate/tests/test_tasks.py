@@ -51,13 +51,17 @@ class Oracle(Scorer):
 
 def test_choice_accuracy_raw_and_length_normalised():
     q = Question(context="Q", choices=["a long right answer", "short"], label=0)
-    # Raw: "short" wins (-6 > -10); per character: -10/19 beats -6/5, so acc_norm picks the right one.
+    # Raw: "short" wins (-6 > -10); per character: -10/19 beats -6/5, so acc_norm picks the
+    # right one.
     assert choice_accuracy([[-10.0, -6.0]], [q]) == {"acc": 0.0, "acc_norm": 1.0}
     assert choice_accuracy([[-1.0, -6.0], [-10.0, -6.0]], [q, q]) == {"acc": 0.5, "acc_norm": 1.0}
 
 
 def test_piqa_on_real_records(scorer, data_dir):
-    path, labels = data_dir / "eval" / "piqa-valid.jsonl", data_dir / "eval" / "piqa-valid-labels.lst"
+    path, labels = (
+        data_dir / "eval" / "piqa-valid.jsonl",
+        data_dir / "eval" / "piqa-valid-labels.lst",
+    )
     questions = piqa_questions(path, labels, limit=6)
     assert questions[0].context.startswith("Question: How do I ready a guinea pig cage")
     assert questions[0].context.endswith("\nAnswer:") and len(questions[0].choices) == 2
@@ -77,8 +81,12 @@ def test_mmlu_prompt_and_scoring(scorer, data_dir):
     path = data_dir / "eval" / "mmlu.tar.gz"
     dev = read_mmlu(path, "dev")
     assert len(dev) == 57 and sum(map(len, dev.values())) == 285
-    q = mmlu_questions(dev["abstract_algebra"][:1], "abstract_algebra", dev["abstract_algebra"][1:3])[0]
-    assert q.context.startswith("The following are multiple choice questions (with answers) about abstract algebra.")
+    q = mmlu_questions(
+        dev["abstract_algebra"][:1], "abstract_algebra", dev["abstract_algebra"][1:3]
+    )[0]
+    assert q.context.startswith(
+        "The following are multiple choice questions (with answers) about abstract algebra."
+    )
     assert q.context.count("\nAnswer:") == 3 and q.context.endswith("\nD. 3\nAnswer:")
     assert q.choices == ["A", "B", "C", "D"] and q.label == 1
     result = run_mmlu(scorer, path, split="val", shots=1, limit=3, subjects=["anatomy", "virology"])
@@ -87,7 +95,8 @@ def test_mmlu_prompt_and_scoring(scorer, data_dir):
 
 
 def test_mmlu_oracle_gets_everything_right(scorer, data_dir, monkeypatch):
-    # Each question's right letter is known only through the label; an oracle per call proves the wiring.
+    # Each question's right letter is known only through the label; an oracle per call proves
+    # the wiring.
     import lm_evaluate.choice as choice
 
     def oracle_scores(_scorer, questions):
@@ -104,11 +113,18 @@ def test_lambada_on_real_records(scorer, data_dir):
     path = data_dir / "eval" / "lambada-openai-test.jsonl.gz"
     assert split_last_word("he said hello to Harlin") == ("he said hello to", " Harlin")
     result = run_lambada(scorer, path, limit=4)
-    assert result["n"] == 4 and 0 <= result["metrics"]["acc"] <= 1 and result["metrics"]["perplexity"] > 1
+    assert (
+        result["n"] == 4
+        and 0 <= result["metrics"]["acc"] <= 1
+        and result["metrics"]["perplexity"] > 1
+    )
     from lm_evaluate.data import read_jsonl
 
     words = {split_last_word(r["text"])[1] for r in read_jsonl(path, 4)}
-    assert run_lambada(Oracle(scorer, words), path, limit=4)["metrics"] == {"acc": 1.0, "perplexity": 1.0}
+    assert run_lambada(Oracle(scorer, words), path, limit=4)["metrics"] == {
+        "acc": 1.0,
+        "perplexity": 1.0,
+    }
 
 
 def test_wikitext_articles_and_perplexity(scorer, data_dir):

@@ -55,7 +55,9 @@ def test_runs_lm_dist_with_a_config_path_and_flag_overrides(tmp_path, monkeypatc
                       f'[train]\nsteps = 50\n[schedule]\nwarmup_steps = 2\n'
                       f'[metrics]\nprogress = false\n')
     assert main(["train", str(config), "--train.steps", "6", "--metrics.log-interval", "2"]) == 0
-    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["step"] for r in rows if "loss" in r] == [2, 4, 6]  # the flag beat the file's 50
     assert any((tmp_path / "run" / "checkpoints").glob("step-*/COMMITTED"))
 

@@ -15,7 +15,9 @@ from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 
-DATA = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+DATA = Path(
+    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
+)
 GSM8K = DATA / "sft" / "gsm8k-train.jsonl.gz"
 HH_RLHF = DATA / "dpo" / "hh-rlhf-harmless-base-test.jsonl.gz"
 C4 = DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz"
@@ -44,8 +46,9 @@ def pretrain(tok_dir: Path, out_dir: Path, *, steps: int, dim: int = 64, n_layer
         ids += [bos, *enc.ids, eos]
     data = torch.tensor(ids)
     torch.manual_seed(seed)
-    cfg = ModelConfig.from_preset("debug", vocab_size=tok.get_vocab_size(), dim=dim, n_layers=n_layers,
-                                  max_seq_len=512)
+    cfg = ModelConfig.from_preset(
+        "debug", vocab_size=tok.get_vocab_size(), dim=dim, n_layers=n_layers, max_seq_len=512
+    )
     model = Transformer(cfg)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(seed)
@@ -64,5 +67,9 @@ def pretrain(tok_dir: Path, out_dir: Path, *, steps: int, dim: int = 64, n_layer
         opt.step()
         losses.append(loss.item())
     save_hf(model, out_dir, tokenizer_dir=tok_dir)
-    return {"first_loss": losses[0], "last_loss": sum(losses[-10:]) / 10, "seconds": time.time() - t0,
-            "params": model.num_params()}
+    return {
+        "first_loss": losses[0],
+        "last_loss": sum(losses[-10:]) / 10,
+        "seconds": time.time() - t0,
+        "params": model.num_params(),
+    }

@@ -68,9 +68,17 @@ def test_hh_rlhf_splits_turns_and_shares_the_prefix():
 
 
 def test_adapters_on_single_records():
-    assert alpaca({"instruction": "Add.", "input": "2 3", "output": "5"})[0]["messages"][0]["content"] == "Add.\n\n2 3"
-    assert alpaca({"instruction": "Hi", "input": "", "output": "Hello"})[0]["messages"][0]["content"] == "Hi"
-    assert gsm8k({"question": "1+1?", "answer": "1+1=2\n#### 2"})[0]["messages"][1]["content"].endswith("#### 2")
+    assert (
+        alpaca({"instruction": "Add.", "input": "2 3", "output": "5"})[0]["messages"][0]["content"]
+        == "Add.\n\n2 3"
+    )
+    assert (
+        alpaca({"instruction": "Hi", "input": "", "output": "Hello"})[0]["messages"][0]["content"]
+        == "Hi"
+    )
+    assert gsm8k({"question": "1+1?", "answer": "1+1=2\n#### 2"})[0]["messages"][1][
+        "content"
+    ].endswith("#### 2")
     seeds = self_instruct({"instruction": "Sort", "instances": [{"input": "b a", "output": "a b"},
                                                                  {"input": "x", "output": ""}]})
     assert len(seeds) == 1  # the instance without output is dropped
@@ -84,19 +92,38 @@ def test_adapters_on_single_records():
     assert se["chosen"][0]["content"] == "good" and se["rejected"][0]["content"] == "bad"
 
 
-@pytest.mark.parametrize(("adapter", "record", "reason"), [
-    (alpaca, {"instruction": "x"}, "'output'"),
-    (gsm8k, {"question": "q", "answer": 3}, "'answer'"),
-    (gsm8k, ["not", "a", "dict"], "JSON object"),
-    (self_instruct, {"instruction": "x", "instances": []}, "'instances'"),
-    (chat_messages, {"messages": [{"role": "user", "content": "hi"}]}, "assistant"),
-    (chat_messages, {"messages": [{"role": "robot", "content": "hi"}]}, "role"),
-    (hh_rlhf, {"chosen": "Human: no leading blank lines", "rejected": "x"}, "start"),
-    (hh_rlhf, {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: c\n\nAssistant: d"}, "share"),
-    (hh_rlhf, {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: b"}, "identical"),
-    (orca_pair, {"input": {"messages": []}, "preferred_output": [], "non_preferred_output": []}, "input.messages"),
-    (stack_exchange_pair, {"question": "q", "response_j": "", "response_k": "b"}, "'response_j'"),
-])
+@pytest.mark.parametrize(
+    ("adapter", "record", "reason"),
+    [
+        (alpaca, {"instruction": "x"}, "'output'"),
+        (gsm8k, {"question": "q", "answer": 3}, "'answer'"),
+        (gsm8k, ["not", "a", "dict"], "JSON object"),
+        (self_instruct, {"instruction": "x", "instances": []}, "'instances'"),
+        (chat_messages, {"messages": [{"role": "user", "content": "hi"}]}, "assistant"),
+        (chat_messages, {"messages": [{"role": "robot", "content": "hi"}]}, "role"),
+        (hh_rlhf, {"chosen": "Human: no leading blank lines", "rejected": "x"}, "start"),
+        (
+            hh_rlhf,
+            {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: c\n\nAssistant: d"},
+            "share",
+        ),
+        (
+            hh_rlhf,
+            {"chosen": "\n\nHuman: a\n\nAssistant: b", "rejected": "\n\nHuman: a\n\nAssistant: b"},
+            "identical",
+        ),
+        (
+            orca_pair,
+            {"input": {"messages": []}, "preferred_output": [], "non_preferred_output": []},
+            "input.messages",
+        ),
+        (
+            stack_exchange_pair,
+            {"question": "q", "response_j": "", "response_k": "b"},
+            "'response_j'",
+        ),
+    ],
+)
 def test_malformed_records_raise_with_the_reason(adapter, record, reason):
     with pytest.raises(ValueError, match=reason):
         adapter(record)
@@ -135,7 +162,9 @@ def _write(path, record):
 
 def test_detect_format_prefers_the_most_specific_keys():
     assert detect_format({"instruction": "a", "input": "", "output": "b", "text": "t"}) == "alpaca"
-    assert detect_format({"question": "q", "response_j": "a", "response_k": "b"}) == "stack_exchange"
+    assert (
+        detect_format({"question": "q", "response_j": "a", "response_k": "b"}) == "stack_exchange"
+    )
     assert detect_format({"question": "q", "answer": "a"}) == "gsm8k"
 
 

@@ -61,8 +61,10 @@ def test_sft_toml_and_flag_overrides(tmp_path, model_dir):
 
 def test_dpo_toml_keeps_its_own_learning_rate_default(tmp_path, model_dir):
     path = tmp_path / "dpo.toml"
-    path.write_text(f'model = "{model_dir}"\noutput = "o"\nbeta = 0.2\n[data]\ntrain = ["{HH_RLHF}"]\n'
-                    '[train]\nmax_steps = 3\n')
+    path.write_text(
+        f'model = "{model_dir}"\noutput = "o"\nbeta = 0.2\n[data]\ntrain = ["{HH_RLHF}"]\n'
+        "[train]\nmax_steps = 3\n"
+    )
     cfg = load(DPORunConfig, path)
     assert cfg.beta == 0.2 and cfg.train.learning_rate == 1e-6 and cfg.ref_model is None
     cfg = load(DPORunConfig, path, ["--loss_type", "ipo", "--beta", "0.5",
@@ -146,7 +148,9 @@ def test_cli_usage_and_errors(capsys, tmp_path):
 
 def test_toml_strings_are_coerced_to_the_field_types(tmp_path, model_dir):
     path = _toml(tmp_path, model_dir, GSM8K, 'packing = "False"\nassistant_only_loss = "true"')
-    text = path.read_text().replace("max_steps = 40", 'max_steps = "40"\ngradient_checkpointing = "yes"')
+    text = path.read_text().replace(
+        "max_steps = 40", 'max_steps = "40"\ngradient_checkpointing = "yes"'
+    )
     path.write_text(text)
     cfg = load(SFTRunConfig, path)
     assert cfg.packing is False and cfg.assistant_only_loss is True
@@ -166,7 +170,9 @@ def test_bad_toml_values_name_the_file_and_field(tmp_path, model_dir, extra, mes
 def test_wrong_type_and_unknown_key_in_a_table(tmp_path, model_dir):
     path = _toml(tmp_path, model_dir, GSM8K)
     path.write_text(path.read_text().replace("max_steps = 40", "max_steps = 2.5"))
-    with pytest.raises(ConfigError, match=r"run\.toml: train\.max_steps: Input should be a valid integer"):
+    with pytest.raises(
+        ConfigError, match=r"run\.toml: train\.max_steps: Input should be a valid integer"
+    ):
         load(SFTRunConfig, path)
     path.write_text(path.read_text().replace("max_steps = 2.5", "max_step = 40"))
     with pytest.raises(ConfigError, match=r"run\.toml: train\.max_step: unknown key"):
@@ -178,7 +184,9 @@ def test_toml_syntax_error_is_one_line(tmp_path, capsys):
     path.write_text('model = "m"\noutput = \n')
     assert main(["sft", str(path)]) == 2
     err = capsys.readouterr().err
-    assert len(err.strip().splitlines()) == 1 and re.search(r"broken\.toml: invalid TOML: .*line 2", err)
+    assert len(err.strip().splitlines()) == 1 and re.search(
+        r"broken\.toml: invalid TOML: .*line 2", err
+    )
 
 
 @pytest.mark.parametrize("bug", [ValueError("internal"), KeyError("internal")])

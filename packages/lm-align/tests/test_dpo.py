@@ -34,16 +34,25 @@ def test_dpo_raises_held_out_preference_accuracy(pretrained, tmp_path):
     )
     m = run_dpo(cfg)
     b, a = m["before"], m["after"]
-    print(f"\nDPO held-out reward accuracy {b['reward_accuracy']:.3f} -> {a['reward_accuracy']:.3f}, "
-          f"margin {b['reward_margin']:.4f} -> {a['reward_margin']:.4f}, loss {b['loss']:.4f} -> {a['loss']:.4f}, "
-          f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s")
+    print(
+        f"\nDPO held-out reward accuracy {b['reward_accuracy']:.3f} -> {a['reward_accuracy']:.3f}, "
+        f"margin {b['reward_margin']:.4f} -> {a['reward_margin']:.4f}, "
+        f"loss {b['loss']:.4f} -> {a['loss']:.4f}, "
+        f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s"
+    )
     assert b["reward_accuracy"] == 0.0 and a["reward_accuracy"] >= MIN_ACCURACY
     assert a["reward_margin"] >= MIN_MARGIN > b["reward_margin"] and a["loss"] < b["loss"]
     assert json.loads((cfg.output / "metrics.json").read_text())["after"] == a
     # Recomputed from the saved directories with our own scorer: the policy prefers chosen.
     held = load_splits(cfg.data, "preference").eval
-    ours = preference_metrics(load_model(cfg.output), load_model(base), load_tokenizer(cfg.output), held,
-                              beta=cfg.beta, max_length=128)
+    ours = preference_metrics(
+        load_model(cfg.output),
+        load_model(base),
+        load_tokenizer(cfg.output),
+        held,
+        beta=cfg.beta,
+        max_length=128,
+    )
     start = preference_metrics(load_model(base), load_model(base), load_tokenizer(base), held,
                                beta=cfg.beta, max_length=128)
     print(f"preference_metrics on the saved directories: {ours}; log-prob accuracy before "

@@ -63,18 +63,26 @@ max_eval_examples = 4
         assert {"config.json", "model.safetensors", "tokenizer.json", "metrics.json",
                 f"lm-align-{stage}.json", "generation_config.json"} <= names
         assert "training_args.bin" not in names  # a pickle
-        assert json.loads((out / f"lm-align-{stage}.json").read_text())["train"]["max_steps"] == steps
+        assert (
+            json.loads((out / f"lm-align-{stage}.json").read_text())["train"]["max_steps"] == steps
+        )
         model = load_hf(out)
         verify_hf(model, out)  # transformers reads the same weights and gives the same logits
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tmp_path / "dpo")
-    prompt = tok.apply_chat_template([{"role": "user", "content": "What is 2 + 3?"}],
-                                     add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": "What is 2 + 3?"}],
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
+    )["input_ids"]
     ids = list(generate(model, prompt, 24, temperature=0.8, top_k=50, seed=0,
                         stop_ids=[tok.eos_token_id, tok.convert_tokens_to_ids("<|eot|>")]))
     text = tok.decode(ids, skip_special_tokens=True)
     assert ids and text.strip()
     elapsed = time.time() - start
     print(f"\nend to end in {elapsed:.1f}s: {text!r}")
-    assert not any(p.name == "checkpoints" and any(p.iterdir()) for p in (tmp_path / "dpo").iterdir())
+    assert not any(
+        p.name == "checkpoints" and any(p.iterdir()) for p in (tmp_path / "dpo").iterdir()
+    )

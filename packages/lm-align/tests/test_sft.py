@@ -32,9 +32,12 @@ def sft_run(pretrained, tmp_path_factory):
 
 def test_sft_lowers_the_held_out_loss(sft_run):
     cfg, m = sft_run
-    print(f"\nSFT held-out loss {m['before']['loss']:.3f} -> {m['after']['loss']:.3f}, token accuracy "
-          f"{m['before']['mean_token_accuracy']:.3f} -> {m['after']['mean_token_accuracy']:.3f}, "
-          f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s")
+    print(
+        f"\nSFT held-out loss {m['before']['loss']:.3f} -> {m['after']['loss']:.3f}, "
+        f"token accuracy {m['before']['mean_token_accuracy']:.3f} -> "
+        f"{m['after']['mean_token_accuracy']:.3f}, "
+        f"{m['data']['train_examples']} pairs in {m['train']['train_runtime']:.1f}s"
+    )
     assert m["data"]["train_examples"] == 384 and m["data"]["eval_examples"] == 48
     assert m["after"]["loss"] < m["before"]["loss"] - 0.5
     assert json.loads((cfg.output / "metrics.json").read_text())["after"] == m["after"]
@@ -66,16 +69,22 @@ def test_the_sft_model_stops_at_its_end_of_turn_token(sft_run):
     cfg, _ = sft_run
     tok = load_tokenizer(cfg.output)
     eot, eos = tok.convert_tokens_to_ids("<|eot|>"), tok.eos_token_id
-    assert json.loads((cfg.output / "generation_config.json").read_text())["eos_token_id"] == [eos, eot]
+    assert json.loads((cfg.output / "generation_config.json").read_text())["eos_token_id"] == [
+        eos,
+        eot,
+    ]
     held = load_splits(cfg.data, "sft").eval[:16]
     base, tuned = load_hf(cfg.model), load_hf(cfg.output)
     before, after = _eot_after_reply(base, tok, held), _eot_after_reply(tuned, tok, held)
     stopped = {"base": 0, "sft": 0}
     for i, ex in enumerate(held[:8]):
-        prompt = tok.apply_chat_template(ex["messages"][:1], add_generation_prompt=True, tokenize=True,
-                                         return_dict=True)["input_ids"]
+        prompt = tok.apply_chat_template(
+            ex["messages"][:1], add_generation_prompt=True, tokenize=True, return_dict=True
+        )["input_ids"]
         for name, model in (("base", base), ("sft", tuned)):
-            out = list(generate(model, prompt, 256, temperature=0.7, top_k=40, stop_ids=[eot, eos], seed=i))
+            out = list(
+                generate(model, prompt, 256, temperature=0.7, top_k=40, stop_ids=[eot, eos], seed=i)
+            )
             stopped[name] += out[-1] == eot
     print(f"\np(<|eot|>) after the reference reply: {before:.4f} -> {after:.4f}; sampled replies "
           f"ending with <|eot|> within 256 tokens: {stopped['base']}/8 -> {stopped['sft']}/8")

@@ -9,7 +9,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # lm_data_testdata
 
-SHARED = Path(os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data")
+SHARED = Path(
+    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
+)
 WARC = SHARED / "web" / "warc"
 
 
@@ -21,7 +23,9 @@ def shared_data() -> Path:
     """
     if SHARED.is_dir():
         return SHARED
-    message = f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    message = (
+        f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
+    )
     if os.environ.get("LM_REQUIRE_DATA") == "1":
         pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
     pytest.skip(message)

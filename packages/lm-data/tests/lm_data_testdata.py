@@ -14,18 +14,24 @@ from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
 PARAGRAPH = (
-    "The river valley was quiet in the early morning, and the farmers walked slowly to their fields. "
-    "They talked about the weather, the price of grain and the new school that the town was building. "
-    "Children followed them with baskets of bread and cheese for the long day of work ahead of them. "
+    "The river valley was quiet in the early morning, and the farmers walked slowly to their "
+    "fields. They talked about the weather, the price of grain and the new school that the town "
+    "was building. Children followed them with baskets of bread and cheese for the long day of "
+    "work ahead of them. "
 )
 
 
 def page(title: str, paragraphs: int = 6, extra: str = "") -> str:
     body = "".join(f"<p>{PARAGRAPH} {title} {i}.</p>\n" for i in range(paragraphs))
-    return f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>{body}{extra}</article></body></html>"
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        f"{body}{extra}</article></body></html>"
+    )
 
 
-def record(writer: WARCWriter, url: str, body: bytes, content_type: str = "text/html; charset=utf-8"):
+def record(
+    writer: WARCWriter, url: str, body: bytes, content_type: str = "text/html; charset=utf-8"
+):
     headers = [("Content-Type", content_type)] if content_type else []
     http = StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1")
     return writer.create_warc_record(url, "response", payload=io.BytesIO(body), http_headers=http)
@@ -44,7 +50,8 @@ def write_records(path: Path, records: list[tuple], gzip_members: bool) -> list[
 
 
 def broken_gz_warc(path: Path) -> dict[str, int]:
-    """A .warc.gz with good, charset-less, wrong-charset, empty, enormous, non-HTML and truncated records."""
+    """A .warc.gz with good, charset-less, wrong-charset, empty, enormous, non-HTML and truncated
+    records."""
     latin = page("Café Crème").encode("latin-1")
     records = [
         ("http://example.com/good", page("Good page").encode(), "text/html; charset=utf-8"),
@@ -64,7 +71,9 @@ def broken_gz_warc(path: Path) -> dict[str, int]:
 
 def wrong_length_warc(path: Path) -> None:
     """A plain .warc whose second record declares a Content-Length 40 bytes too short."""
-    records = [(f"http://example.org/{i}", page(f"Page {i}").encode(), "text/html") for i in range(3)]
+    records = [
+        (f"http://example.org/{i}", page(f"Page {i}").encode(), "text/html") for i in range(3)
+    ]
     chunks = write_records(path, records, gzip_members=False)
     bad = chunks[1]
     head, sep, rest = bad.partition(b"\r\n\r\n")

@@ -40,10 +40,16 @@ def load_config(path, overrides=()):
 def test_toml_with_overrides(tmp_path):
     (tmp_path / "a.warc.gz").write_bytes(b"")
     toml = tmp_path / "c.toml"
-    toml.write_text(f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n[language]\nlanguages = ["en", "de"]\n')
+    toml.write_text(
+        f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n[language]\nlanguages = ["en", "de"]\n'
+    )
     cfg = load_config(toml, ["--executor.workers", "3", "--output.dir", "/tmp/x", "--dedup.minhash",
                              "false"])
-    assert cfg.language.languages == ["en", "de"] and cfg.executor.workers == 3 and cfg.output.dir == "/tmp/x"
+    assert (
+        cfg.language.languages == ["en", "de"]
+        and cfg.executor.workers == 3
+        and cfg.output.dir == "/tmp/x"
+    )
     assert cfg.dedup.minhash is False
     cfg = load_config(toml, ["--language.languages", "fr", "it"])
     assert cfg.language.languages == ["fr", "it"]
@@ -53,7 +59,10 @@ def test_bad_config_fails_before_any_work(tmp_path, capsys):
     (tmp_path / "a.warc.gz").write_bytes(b"")
     cfg = tmp_path / "c.toml"
     out = tmp_path / "run"
-    cfg.write_text(f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n[output]\ndir = "{out}"\n[quality]\ngopher = true\n')
+    cfg.write_text(
+        f'[input]\npaths = ["{tmp_path / "a.warc.gz"}"]\n'
+        f'[output]\ndir = "{out}"\n[quality]\ngopher = true\n'
+    )
     assert main(["run", str(cfg)]) == 2
     assert "quality.gopher" in capsys.readouterr().err
     assert not out.exists()

@@ -28,7 +28,8 @@ def doc(text: str, url: str = "https://example.com/a", **meta) -> Document:
 
 
 def test_english_word_tokenizer_works_offline():
-    """Gopher, FineWeb and MinHash tokenize English with datatrove's tokenizer: no punkt download."""
+    """Gopher, FineWeb and MinHash tokenize English with datatrove's tokenizer: no punkt
+    download."""
     tok = load_word_tokenizer("en")
     assert tok.word_tokenize("Dr. Smith paid $3.50, didn't he?")[:3] == ["Dr.", "Smith", "paid"]
     assert len(tok.sent_tokenize("One sentence here. And a second one.")) == 2
@@ -39,7 +40,9 @@ def test_language_filter_uses_packaged_model_and_keeps_score():
     assert fasttext_lid176_path().name == "lid.176.ftz"
     f = language_filter(LanguageConfig(languages=["en"], threshold=0.65), None)
     en = doc("The quick brown fox jumps over the lazy dog while the farmers watch from the field.")
-    de = doc("Der schnelle braune Fuchs springt über den faulen Hund, während die Bauern zuschauen.")
+    de = doc(
+        "Der schnelle braune Fuchs springt über den faulen Hund, während die Bauern zuschauen."
+    )
     assert f.filter(en) is True
     assert en.metadata["language"] == "en" and en.metadata["language_score"] > 0.65
     assert f.filter(de) == (False, "lang_de")
@@ -53,7 +56,9 @@ def test_language_filter_pickles_after_use_and_reloads():
     f = language_filter(LanguageConfig(languages=["en"], threshold=0.65), None)
     assert f.filter(doc("The quick brown fox jumps over the lazy dog in the green field.")) is True
     copy = pickle.loads(pickle.dumps(f))
-    de = doc("Der schnelle braune Fuchs springt über den faulen Hund, während die Bauern zuschauen.")
+    de = doc(
+        "Der schnelle braune Fuchs springt über den faulen Hund, während die Bauern zuschauen."
+    )
     assert copy.filter(de) == (False, "lang_de")
 
 
@@ -79,7 +84,9 @@ def test_decontamination_drops_gsm8k_test_question(shared):
     path = shared / "eval" / "gsm8k-test.jsonl"
     question = json.loads(path.read_text().split("\n")[0])["question"]
     f = Decontamination(DecontamConfig(eval_files=[str(path)]))
-    assert f.filter(doc("A blog post about cooking pasta with tomatoes and basil for dinner.")) is True
+    assert (
+        f.filter(doc("A blog post about cooking pasta with tomatoes and basil for dinner.")) is True
+    )
     contaminated = doc(f"Homework help! Here is my problem: {question} Please answer quickly.")
     assert f.filter(contaminated) == (False, "gsm8k-test")
     assert contaminated.metadata["contamination_ngram"] in " ".join(words(question))
@@ -104,8 +111,13 @@ def test_decontamination_drops_a_document_with_an_mmlu_question(shared, tmp_path
 
     tarball = shared / "eval" / "mmlu.tar.gz"
     question = _mmlu_question(tarball)
-    docs = [{"id": "clean", "text": "A blog post about cooking pasta with tomatoes and basil for dinner."},
-            {"id": "leak", "text": f"Practice exam, question 4. {question} Write your answer below."}]
+    docs = [
+        {
+            "id": "clean",
+            "text": "A blog post about cooking pasta with tomatoes and basil for dinner.",
+        },
+        {"id": "leak", "text": f"Practice exam, question 4. {question} Write your answer below."},
+    ]
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
     root = run(bare_config(tmp_path, decontam=DecontamConfig(eval_files=[str(tarball)])))
@@ -133,17 +145,27 @@ def test_gopher_alpha_rule_counts_words_not_punctuation():
     from lm_data.filters import quality_filters
 
     text = " ".join(
-        f"Well, the {team} team (ranked first, again) led early; fans, however, went to lunch and left at 4:45 p.m."
+        f"Well, the {team} team (ranked first, again) led early; fans, however, went to lunch "
+        "and left at 4:45 p.m."
         for team in ("red", "blue", "green", "gold", "grey", "black", "white", "pink")
     )
 
     def gopher(**kw):
-        [f] = [f for f in quality_filters(QualityConfig(**kw), lambda name: None) if "Gopher Quality" in f.name]
+        [f] = [
+            f
+            for f in quality_filters(QualityConfig(**kw), lambda name: None)
+            if "Gopher Quality" in f.name
+        ]
         return f
 
     assert gopher().filter(doc(text)) is True
-    assert gopher(gopher_alpha_words="tokens").filter(doc(text)) == (False, "gopher_below_alpha_threshold")
-    numbers = " ".join(f"{1007 + i} {7919 + i} {104729 + i} {2000 + i} the and" for i in range(20))  # mostly digits: still dropped
+    assert gopher(gopher_alpha_words="tokens").filter(doc(text)) == (
+        False,
+        "gopher_below_alpha_threshold",
+    )
+    numbers = " ".join(
+        f"{1007 + i} {7919 + i} {104729 + i} {2000 + i} the and" for i in range(20)
+    )  # mostly digits: still dropped
     assert gopher().filter(doc(numbers)) == (False, "gopher_below_alpha_threshold")
 
 
@@ -151,10 +173,17 @@ def test_c4_min_sentences_is_configurable():
     from lm_data.config import QualityConfig
     from lm_data.filters import quality_filters
 
-    text = "The bridge will be closed on Monday morning.\nTraffic will use Stewart Road instead.\nPlease expect some delays."
+    text = (
+        "The bridge will be closed on Monday morning.\nTraffic will use Stewart Road instead.\n"
+        "Please expect some delays."
+    )
 
     def c4(**kw):
-        [f] = [f for f in quality_filters(QualityConfig(**kw), lambda name: None) if f.name == "⛰ C4 Quality"]
+        [f] = [
+            f
+            for f in quality_filters(QualityConfig(**kw), lambda name: None)
+            if f.name == "⛰ C4 Quality"
+        ]
         return f
 
     assert c4().filter(doc(text)) is True

@@ -41,7 +41,9 @@ def test_end_to_end_on_real_warcs_accounts_for_every_record(shared, tmp_path):
     write_report(root)
     r = json.loads((root / "report" / "report.json").read_text())
     assert r["records_read"] == sum(map(count_records, paths)) == 475
-    assert r["output"] + sum(r["excluded"].values()) + sum(r["skipped"].values()) == r["records_read"]
+    assert (
+        r["output"] + sum(r["excluded"].values()) + sum(r["skipped"].values()) == r["records_read"]
+    )
     assert r["accounted"] == r["records_read"]
     assert r["skipped"]["type_revisit"] == 123
     assert r["excluded"]["language"] >= 10  # the Chinese/Russian spam pages of the CC excerpt
@@ -68,7 +70,14 @@ def test_broken_warcs_run_completes_report_counts_and_rerun_skips(tmp_path):
     root = run(cfg)
     md = write_report(root).read_text()
     r = json.loads((root / "report" / "report.json").read_text())
-    for reason in ("empty_body", "too_large", "non_html", "truncated_tail", "bad_content_length", "read_error"):
+    for reason in (
+        "empty_body",
+        "too_large",
+        "non_html",
+        "truncated_tail",
+        "bad_content_length",
+        "read_error",
+    ):
         assert r["skipped"][reason] == 1
         assert f"| {reason} | 1 |" in md
     assert r["charset_recovered"] == {"charset_undeclared": 2, "charset_wrong_charset": 1}
@@ -131,9 +140,16 @@ BOILERPLATE = ("We use cookies to give you the best experience on our website. "
 
 def test_sentence_dedup_cuts_planted_boilerplate_and_excludes_emptied_documents(shared, tmp_path):
     base = _c4_docs(shared, 3)
-    docs = [{"id": f"page{i}", "text": f"{BOILERPLATE}\n\n{b['text']}", "metadata": {}} for i, b in enumerate(base)]
+    docs = [
+        {"id": f"page{i}", "text": f"{BOILERPLATE}\n\n{b['text']}", "metadata": {}}
+        for i, b in enumerate(base)
+    ]
     docs += [
-        {"id": "short", "text": f"{BOILERPLATE}\n\nThanks for reading. See you soon. Bye now.", "metadata": {}},
+        {
+            "id": "short",
+            "text": f"{BOILERPLATE}\n\nThanks for reading. See you soon. Bye now.",
+            "metadata": {},
+        },
         {"id": "only-boilerplate", "text": BOILERPLATE, "metadata": {}},
     ]
     # MinHash off: it would take "only-boilerplate" as a near duplicate of "short" first.
@@ -159,15 +175,27 @@ def test_sentence_dedup_cuts_planted_boilerplate_and_excludes_emptied_documents(
 
 def test_sentence_dedup_stages_chain_after_minhash(tmp_path):
     stages = build_stages(_dedup_only_cfg(tmp_path, [{"id": "x", "text": "x"}], sentence=True))
-    assert [s.name for s in stages] == ["filter", "exact_find", "exact_filter", "minhash_buckets",
-                                        "minhash_cluster", "minhash_filter", "sentence_find", "final"]
+    assert [s.name for s in stages] == [
+        "filter",
+        "exact_find",
+        "exact_filter",
+        "minhash_buckets",
+        "minhash_cluster",
+        "minhash_filter",
+        "sentence_find",
+        "final",
+    ]
     names = [[type(step).__name__ for step in s.pipeline] for s in stages]
     assert names[5][-2:] == ["JsonlWriter", "SentenceDedupSignature"]
     assert names[-1][:2] == ["RankFileReader", "SentenceDedup"]
     assert "SentenceDedup" not in str(names[:5])
 
 
-GOOD = ["A first plain document about gardening.", "A second one about the sea.", "A third about bread."]
+GOOD = [
+    "A first plain document about gardening.",
+    "A second one about the sea.",
+    "A third about bread.",
+]
 
 
 def _skipped(root: Path) -> dict[str, dict]:
@@ -176,10 +204,14 @@ def _skipped(root: Path) -> dict[str, dict]:
 
 def test_bad_jsonl_lines_are_counted_and_kept_in_skipped(tmp_path):
     (tmp_path / "in").mkdir()
-    lines = [json.dumps({"id": "g0", "text": GOOD[0]}), '{"id": "broken", "text": "no closing brace"',
-             json.dumps({"id": "g1", "text": GOOD[1]}), json.dumps({"id": "empty", "text": ""}),
-             json.dumps({"id": "other-key", "content": "text under the wrong key"}),
-             json.dumps({"id": "g2", "text": GOOD[2]})]
+    lines = [
+        json.dumps({"id": "g0", "text": GOOD[0]}),
+        '{"id": "broken", "text": "no closing brace"',
+        json.dumps({"id": "g1", "text": GOOD[1]}),
+        json.dumps({"id": "empty", "text": ""}),
+        json.dumps({"id": "other-key", "content": "text under the wrong key"}),
+        json.dumps({"id": "g2", "text": GOOD[2]}),
+    ]
     path = tmp_path / "in" / "docs.jsonl"
     path.write_text("\n".join(lines) + "\n")
     root = run(bare_config(tmp_path, "jsonl"))
@@ -190,7 +222,10 @@ def test_bad_jsonl_lines_are_counted_and_kept_in_skipped(tmp_path):
     assert r["accounted"] == r["records_read"] == 6 and "Accounted for: 6 of 6" in md
     skipped = _skipped(root)
     assert {k: (d["metadata"]["file"], d["metadata"]["line"]) for k, d in skipped.items()} == {
-        "malformed_json": (str(path), 2), "empty_text": (str(path), 4), "missing_text_key": (str(path), 5)}
+        "malformed_json": (str(path), 2),
+        "empty_text": (str(path), 4),
+        "missing_text_key": (str(path), 5),
+    }
     assert skipped["malformed_json"]["text"].strip() == lines[1]  # the raw record itself is kept
     assert "'text'" in skipped["missing_text_key"]["metadata"]["detail"]
 
@@ -200,14 +235,30 @@ def test_parquet_rows_without_text_are_counted_and_kept_in_skipped(tmp_path):
     import pyarrow.parquet as pq
 
     (tmp_path / "in").mkdir()
-    pq.write_table(pa.table({"id": ["g0", "null", "g1", "blank", "g2"],
-                             "text": [GOOD[0], None, GOOD[1], "  \n", GOOD[2]]}), tmp_path / "in" / "a.parquet")
-    pq.write_table(pa.table({"id": ["other-key"], "body": ["text under the wrong key"]}), tmp_path / "in" / "b.parquet")
+    pq.write_table(
+        pa.table(
+            {
+                "id": ["g0", "null", "g1", "blank", "g2"],
+                "text": [GOOD[0], None, GOOD[1], "  \n", GOOD[2]],
+            }
+        ),
+        tmp_path / "in" / "a.parquet",
+    )
+    pq.write_table(
+        pa.table({"id": ["other-key"], "body": ["text under the wrong key"]}),
+        tmp_path / "in" / "b.parquet",
+    )
     root = run(bare_config(tmp_path, "parquet"))
     r = json.loads((write_report(root).parent / "report.json").read_text())
     assert (r["records_read"], r["documents_read"], r["output"]) == (6, 3, 3)
     assert r["skipped"] == {"empty_text": 2, "missing_text_key": 1}
     assert r["accounted"] == r["records_read"]
-    rows = sorted((Path(d["metadata"]["file"]).name, d["metadata"]["row"], d["metadata"]["skip_reason"])
-                  for d in iter_docs(root / "skipped"))
-    assert rows == [("a.parquet", 1, "empty_text"), ("a.parquet", 3, "empty_text"), ("b.parquet", 0, "missing_text_key")]
+    rows = sorted(
+        (Path(d["metadata"]["file"]).name, d["metadata"]["row"], d["metadata"]["skip_reason"])
+        for d in iter_docs(root / "skipped")
+    )
+    assert rows == [
+        ("a.parquet", 1, "empty_text"),
+        ("a.parquet", 3, "empty_text"),
+        ("b.parquet", 0, "missing_text_key"),
+    ]

@@ -42,8 +42,14 @@ def _removed(r: dict) -> dict[str, int]:
 def test_clean_c4_mostly_kept(shared, tmp_path):
     share, r = _kept_share(shared / "web" / "text" / "c4-en-sample-1000.jsonl.gz", tmp_path)
     print(f"C4 kept: {share:.1%}", json.dumps(_removed(r)))
-    assert _removed(r) == {"language": 31, "gopher_repetition": 59, "gopher_quality": 81, "c4_quality": 0,
-                           "c4_badwords": 3, "fineweb_quality": 1}
+    assert _removed(r) == {
+        "language": 31,
+        "gopher_repetition": 59,
+        "gopher_quality": 81,
+        "c4_quality": 0,
+        "c4_badwords": 3,
+        "fineweb_quality": 1,
+    }
     assert (r["records_read"], r["output"], r["accounted"]) == (1000, 825, 1000)  # 82.5% kept
 
 
@@ -51,6 +57,12 @@ def test_clean_c4_mostly_kept(shared, tmp_path):
 def test_toxic_4chan_mostly_removed(shared, tmp_path):
     share, r = _kept_share(shared / "filters" / "paloma-4chan-val-sample.jsonl.gz", tmp_path)
     print(f"4chan removed: {1 - share:.1%}", json.dumps(_removed(r)))
-    assert _removed(r) == {"language": 16, "gopher_repetition": 61, "gopher_quality": 27, "c4_quality": 1,
-                           "c4_badwords": 255, "fineweb_quality": 7}
+    assert _removed(r) == {
+        "language": 16,
+        "gopher_repetition": 61,
+        "gopher_quality": 27,
+        "c4_quality": 1,
+        "c4_badwords": 255,
+        "fineweb_quality": 7,
+    }
     assert (r["records_read"], r["output"], r["accounted"]) == (424, 57, 424)  # 86.6% removed

@@ -20,7 +20,14 @@ def test_broken_records_are_counted_and_kept_with_reason(tmp_path):
     assert urls == ["http://example.com/good", "http://example.com/undeclared",
                     "http://example.com/wrong", "http://example.org/0"]
     assert "Café Crème" in docs[1].text and "Café Crème" in docs[2].text  # latin-1 recovered
-    for reason in ("empty_body", "too_large", "non_html", "truncated_tail", "bad_content_length", "read_error"):
+    for reason in (
+        "empty_body",
+        "too_large",
+        "non_html",
+        "truncated_tail",
+        "bad_content_length",
+        "read_error",
+    ):
         assert stats[f"skipped_{reason}"] == 1, reason
     assert stats["charset_undeclared"] == 2 and stats["charset_wrong_charset"] == 1
     # 7 records in a + 2 readable in b + 1 unreadable tail of b: all accounted for
@@ -52,11 +59,18 @@ def test_revisits_requests_and_non_html_are_skipped(shared):
 
 
 def test_jsonl_cut_short_keeps_its_whole_lines_and_counts_the_rest_as_a_read_error(tmp_path):
-    lines = "".join(json.dumps({"id": f"d{i}", "text": f"document number {i} " * 20}) + "\n" for i in range(200))
+    lines = "".join(
+        json.dumps({"id": f"d{i}", "text": f"document number {i} " * 20}) + "\n" for i in range(200)
+    )
     whole = gzip.compress(lines.encode())
-    (tmp_path / "cut.jsonl.gz").write_bytes(whole[: len(whole) // 2])  # a download that stopped halfway
-    reader = AccountedJsonlReader(str(tmp_path), skipped_writer=JsonlWriter(str(tmp_path / "skipped")),
-                                  glob_pattern="*.jsonl.gz")
+    (tmp_path / "cut.jsonl.gz").write_bytes(
+        whole[: len(whole) // 2]
+    )  # a download that stopped halfway
+    reader = AccountedJsonlReader(
+        str(tmp_path),
+        skipped_writer=JsonlWriter(str(tmp_path / "skipped")),
+        glob_pattern="*.jsonl.gz",
+    )
     docs = list(reader.run())
     stats = {k: v.total for k, v in reader.stats.stats.items()}
     assert 0 < len(docs) < 200 and [d.id for d in docs] == [f"d{i}" for i in range(len(docs))]

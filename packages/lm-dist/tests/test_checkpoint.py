@@ -148,7 +148,9 @@ def test_resume_into_and_out_of_a_pipeline(shard_dir, tmp_path):
 
 
 def _global(module: str, name: str) -> bytes:
-    """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk attributes)."""
+    """Pickle opcodes pushing `module.name` as find_class resolves it (dotted names walk
+    attributes)."""
+
     def text(s: str) -> bytes:
         return pickle.SHORT_BINUNICODE + bytes([len(s)]) + s.encode()
     return text(module) + text(name) + pickle.STACK_GLOBAL
@@ -191,13 +193,17 @@ def test_crafted_metadata_runs_no_code(name, tmp_path):
         load_model(tmp_path / "run")
     model = Transformer(ModelConfig.from_preset("debug"))
     with pytest.raises(pickle.UnpicklingError, match=error):
-        ckpt.Checkpointer(CheckpointConfig(), tmp_path / "run").load(tmp_path / "run", [model], None)
+        ckpt.Checkpointer(CheckpointConfig(), tmp_path / "run").load(
+            tmp_path / "run", [model], None
+        )
     assert not marker.exists()
 
 
 def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path, capsys):
     marker = tmp_path / "pwned"
-    path = _evil_checkpoint(tmp_path / "run", _PAYLOADS["dotted-through-a-dcp-module"](f"touch {marker}"))
+    path = _evil_checkpoint(
+        tmp_path / "run", _PAYLOADS["dotted-through-a-dcp-module"](f"touch {marker}")
+    )
 
     def export_error(checkpoint) -> str:
         args = ["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "hf")]
@@ -212,7 +218,9 @@ def test_cli_export_of_a_broken_checkpoint_names_the_file(tmp_path, capsys):
     (path / ckpt.META).write_text('{"step": 1,')
     assert export_error(path).startswith(
         f"lm-dist export: error: {path / ckpt.META}: not valid JSON")
-    (path / ckpt.META).write_text(json.dumps({"step": 1, "model_config": {}, "param_dtype": "load"}))
+    (path / ckpt.META).write_text(
+        json.dumps({"step": 1, "model_config": {}, "param_dtype": "load"})
+    )
     assert f"{path / ckpt.META}: param_dtype 'load' is not a torch dtype" in export_error(path)
 
 

@@ -15,9 +15,13 @@ from lm_dist.config import (
 
 
 def test_layout_must_match_the_world_size():
-    with pytest.raises(ValueError, match=r"pp\*dp_replicate\*dp_shard\*tp = 2\*1\*2\*2 = 8 != world size 4"):
+    with pytest.raises(
+        ValueError, match=r"pp\*dp_replicate\*dp_shard\*tp = 2\*1\*2\*2 = 8 != world size 4"
+    ):
         ParallelConfig(pp=2, dp_shard=2, tp=2).resolved(4)
-    with pytest.raises(ValueError, match="dp_replicate\\*tp\\*pp = 3 does not divide the world size 4"):
+    with pytest.raises(
+        ValueError, match="dp_replicate\\*tp\\*pp = 3 does not divide the world size 4"
+    ):
         ParallelConfig(tp=3).resolved(4)
     assert ParallelConfig(tp=2).resolved(8).dp_shard == 4
 
@@ -97,8 +101,10 @@ def test_toml_strings_are_coerced_to_the_field_types(tmp_path):
 
 def test_model_overrides_are_coerced_to_model_config_types(tmp_path):
     path = tmp_path / "run.toml"
-    path.write_text('[model]\npreset = "debug"\noverrides = { tie_embeddings = "false", n_layers = "4" }\n'
-                    '[data]\nseq_len = 64\n[parallel]\npp = 2\n')
+    path.write_text(
+        '[model]\npreset = "debug"\noverrides = { tie_embeddings = "false", n_layers = "4" }\n'
+        "[data]\nseq_len = 64\n[parallel]\npp = 2\n"
+    )
     cfg = TrainConfig.from_toml(path)  # "false" was truthy: pp=2 refused tied embeddings
     model = cfg.model.build()
     assert model.tie_embeddings is False and model.n_layers == 4
@@ -114,7 +120,9 @@ def test_model_overrides_are_coerced_to_model_config_types(tmp_path):
 ])
 def test_wrong_types_name_the_file_and_field(tmp_path, body, message):
     path = tmp_path / "run.toml"
-    path.write_text(body + '[model]\npreset = "debug"\n[data]\nseq_len = 64\n')  # top-level keys first
+    path.write_text(
+        body + '[model]\npreset = "debug"\n[data]\nseq_len = 64\n'
+    )  # top-level keys first
     with pytest.raises(ConfigError, match=message):
         TrainConfig.from_toml(path)
 

@@ -40,7 +40,9 @@ def test_export_round_trips_through_lm_model_hf(fsdp_run, tmp_path):
 def test_cli_export_with_tokenizer_files_and_bf16(fsdp_run, tmp_path):
     tok = tmp_path / "tok"
     tok.mkdir()
-    (tok / "tokenizer.json").write_text(json.dumps({"added_tokens": [{"id": 1, "content": "<eos>"}]}))
+    (tok / "tokenizer.json").write_text(
+        json.dumps({"added_tokens": [{"id": 1, "content": "<eos>"}]})
+    )
     (tok / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<eos>"}))
     assert main(["export", "--checkpoint", str(fsdp_run / "checkpoints"), "--output",
                  str(tmp_path / "hf"), "--tokenizer_dir", str(tok), "--dtype", "bfloat16"]) == 0

@@ -22,7 +22,9 @@ def test_metrics_jsonl_wandb_offline_and_validation(shard_dir, val_dir, tmp_path
                    metrics={"wandb_mode": "offline", "log_interval": 2, "val_interval": 2,
                             "val_batches": 2, "peak_flops": 1e9})
     result = train(cfg)
-    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
     train_records = [r for r in records if "loss" in r]
     assert [r["step"] for r in train_records] == [2, 4]
     for r in train_records:

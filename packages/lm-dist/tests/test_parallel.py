@@ -84,7 +84,11 @@ def test_layout_matches_single_process(name, reference, shard_dir, val_dir, tmp_
             assert abs(val_losses[STEPS] - ref.val_losses[STEPS]) < TOL
         assert sorted(losses) == list(range(1, STEPS + 1))
         for step in losses:
-            assert abs(losses[step] - ref.losses[step]) < TOL, (step, losses[step], ref.losses[step])
+            assert abs(losses[step] - ref.losses[step]) < TOL, (
+                step,
+                losses[step],
+                ref.losses[step],
+            )
             # Clipping is active (norm > max_grad_norm), so the weights depend on this norm.
             assert norms[step] > cfg.optim.max_grad_norm
             assert abs(norms[step] - ref.grad_norms[step]) < TOL

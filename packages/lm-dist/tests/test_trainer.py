@@ -52,7 +52,9 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(shard_dir, tmp_path, mon
     monkeypatch.setattr(trainer, "cross_entropy", flaky)
     cfg = make_cfg(tmp_path, shard_dir, steps=20, checkpoint={"interval": 2},
                    train={"max_bad_steps": 3})
-    with pytest.raises(RuntimeError, match=r"3 non-finite steps in a row \(last at step 8\).*step-000004"):
+    with pytest.raises(
+        RuntimeError, match=r"3 non-finite steps in a row \(last at step 8\).*step-000004"
+    ):
         train(cfg)
     # Step 3 was skipped once and training went on; no checkpoint is written mid-streak.
     assert latest_checkpoint(tmp_path / "checkpoints").name == "step-000004"

@@ -36,7 +36,10 @@ def _reference_attention(attn, x, theta):
                       torch.outer(torch.arange(t, dtype=torch.float64), freqs))
 
     def rope(z):
-        zc = torch.complex(z[..., : hd // 2].double(), z[..., hd // 2:].double()) * rot[None, :, None]
+        zc = (
+            torch.complex(z[..., : hd // 2].double(), z[..., hd // 2 :].double())
+            * rot[None, :, None]
+        )
         return torch.cat([zc.real, zc.imag], dim=-1).float()
 
     q, k = rope(q), rope(k)
@@ -61,8 +64,12 @@ def test_attention_matches_plain_multi_head_attention(n_kv_heads):
 
 def test_gqa_equals_mha_with_repeated_kv_heads():
     torch.manual_seed(0)
-    gqa_cfg = ModelConfig(vocab_size=64, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=32)
-    mha_cfg = ModelConfig(vocab_size=64, dim=64, n_layers=2, n_heads=4, n_kv_heads=4, max_seq_len=32)
+    gqa_cfg = ModelConfig(
+        vocab_size=64, dim=64, n_layers=2, n_heads=4, n_kv_heads=2, max_seq_len=32
+    )
+    mha_cfg = ModelConfig(
+        vocab_size=64, dim=64, n_layers=2, n_heads=4, n_kv_heads=4, max_seq_len=32
+    )
     gqa, mha = Transformer(gqa_cfg), Transformer(mha_cfg)
     state = gqa.state_dict()
     hd = gqa_cfg.head_dim

@@ -31,7 +31,10 @@ def test_directory_loads_in_tokenizers_and_transformers(tok_dir, hf):
     for t in (hf, auto):
         assert (t.bos_token, t.eos_token, t.pad_token) == (BOS, EOS, PAD)
         assert t.pad_token_id == t.convert_tokens_to_ids(PAD)
-        assert t("hello 2024").input_ids == Tokenizer.from_file(str(tok_dir / "tokenizer.json")).encode("hello 2024").ids
+        assert (
+            t("hello 2024").input_ids
+            == Tokenizer.from_file(str(tok_dir / "tokenizer.json")).encode("hello 2024").ids
+        )
     cfg = json.loads((tok_dir / "tokenizer_config.json").read_text())
     assert "{% generation %}" in cfg["chat_template"]
 

@@ -32,7 +32,10 @@ def test_train_encode_inspect(tmp_path, capsys):
     code, out, err = _run(capsys, "encode", "--tokenizer", str(tok), "--inputs", str(docs),
                           "--output", str(tmp_path / "s"), "--workers", "1", "--progress", "false")
     assert code == 0, err
-    assert "2 documents" in out and json.loads((tmp_path / "s" / "manifest.json").read_text())["num_documents"] == 2
+    assert (
+        "2 documents" in out
+        and json.loads((tmp_path / "s" / "manifest.json").read_text())["num_documents"] == 2
+    )
     code, out, _ = _run(capsys, "inspect", "--tokenizer", str(tok), "--text", "In 1234567")
     assert code == 0 and "'123' | '456' | '7'" in out
 
@@ -48,7 +51,9 @@ def test_toml_config_with_flag_override(tmp_path, capsys):
 
 
 def test_missing_input_names_the_file(tmp_path, capsys):
-    code, _, err = _run(capsys, "train", "--inputs", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "t"))
+    code, _, err = _run(
+        capsys, "train", "--inputs", str(tmp_path / "nope.jsonl"), "--output", str(tmp_path / "t")
+    )
     assert code == 2 and "nope.jsonl" in err and "not found" in err
     assert not (tmp_path / "t").exists()
 
@@ -94,8 +99,10 @@ def test_usage_without_a_command(capsys):
 
 def test_toml_values_are_coerced_to_the_field_types(tmp_path):
     cfg = tmp_path / "train.toml"
-    cfg.write_text(f'inputs = ["{SHAKESPEARE}"]\noutput = "out"\nprogress = "False"\nmax_bytes = "1000"\n'
-                   '[tokenizer]\nvocab_size = "500"\nnfc = "true"\n')
+    cfg.write_text(
+        f'inputs = ["{SHAKESPEARE}"]\noutput = "out"\nprogress = "False"\nmax_bytes = "1000"\n'
+        '[tokenizer]\nvocab_size = "500"\nnfc = "true"\n'
+    )
     train = load(TokenizerTrainConfig, cfg)
     assert train.progress is False and train.max_bytes == 1000
     assert (train.tokenizer.vocab_size, train.tokenizer.nfc) == (500, True)
@@ -110,7 +117,9 @@ def test_toml_values_are_coerced_to_the_field_types(tmp_path):
 ])
 def test_bad_toml_values_name_the_file_and_field(tmp_path, capsys, tok_dir, body, message):
     cfg = tmp_path / "encode.toml"
-    cfg.write_text(f'tokenizer = "{tok_dir}"\ninputs = ["{SHAKESPEARE}"]\noutput = "{tmp_path / "s"}"\n{body}')
+    cfg.write_text(
+        f'tokenizer = "{tok_dir}"\ninputs = ["{SHAKESPEARE}"]\noutput = "{tmp_path / "s"}"\n{body}'
+    )
     code, _, err = _run(capsys, "encode", str(cfg))
     assert code == 2 and "Traceback" not in err
     assert re.search(rf"^lm-tok encode: error: {re.escape(str(cfg))}: {message}", err), err
@@ -143,7 +152,9 @@ def test_encode_with_every_record_bad_fails_and_says_where_they_are(tmp_path, ca
     code, _, err = _run(capsys, "encode", "--tokenizer", str(tok_dir), "--inputs", str(docs),
                         "--output", str(out), "--workers", "1", "--progress", "false")
     assert code == 2
-    assert f"no documents encoded: 3 records skipped (each listed in {out / 'skipped.jsonl'})" in err
+    assert (
+        f"no documents encoded: 3 records skipped (each listed in {out / 'skipped.jsonl'})" in err
+    )
     listed = [json.loads(line) for line in (out / "skipped.jsonl").read_text().splitlines()]
     assert [r["line"] for r in listed] == [1, 2, 3] and all(r["path"] == str(docs) for r in listed)
 
@@ -155,7 +166,17 @@ def test_internal_errors_keep_their_traceback(tmp_path, capsys, monkeypatch, tok
 
     monkeypatch.setattr("lm_tok.cli.encode_corpus", broken)
     with pytest.raises(type(bug), match="internal"):
-        main(["encode", "--tokenizer", str(tok_dir), "--inputs", str(SHAKESPEARE), "--output", str(tmp_path / "s")])
+        main(
+            [
+                "encode",
+                "--tokenizer",
+                str(tok_dir),
+                "--inputs",
+                str(SHAKESPEARE),
+                "--output",
+                str(tmp_path / "s"),
+            ]
+        )
     # ...while a bad config is still a one-line error.
     code, _, err = _run(capsys, "encode", "--tokenizer", str(tok_dir), "--inputs", str(SHAKESPEARE),
                         "--output", str(tmp_path / "s"), "--workers", "-1")

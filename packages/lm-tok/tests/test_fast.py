@@ -13,7 +13,10 @@ from lm_tok import FastEncoder
 
 def _real_documents() -> list[str]:
     docs = [r["text"] for r in read_jsonl_gz(C4)[200:500]]
-    docs += [r["text"] for r in read_jsonl_gz(DATA / "web" / "text" / "dolma-cc-2019-30-sample-697.jsonl.gz", 100)]
+    docs += [
+        r["text"]
+        for r in read_jsonl_gz(DATA / "web" / "text" / "dolma-cc-2019-30-sample-697.jsonl.gz", 100)
+    ]
     book = read_jsonl_gz(DATA / "pretrain" / "gutenberg-20-books.jsonl.gz", 1)[0]["text"]
     return [*docs, book[:300_000]]
 
@@ -46,6 +49,11 @@ def test_out_of_order_merges_are_refused(tok_dir):
 
 def test_other_pre_tokenizers_are_refused(tok_dir):
     tj = json.loads((tok_dir / "tokenizer.json").read_text())
-    tj["pre_tokenizer"] = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+    tj["pre_tokenizer"] = {
+        "type": "ByteLevel",
+        "add_prefix_space": False,
+        "trim_offsets": True,
+        "use_regex": True,
+    }
     with pytest.raises(ValueError, match="pre_tokenizer"):
         FastEncoder(tj)

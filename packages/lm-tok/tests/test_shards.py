@@ -19,7 +19,11 @@ def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("corpus")
     docs = [r["text"] for r in read_jsonl_gz(C4, 150)] + [t for t in hard_texts() if t]
     lines = [json.dumps({"text": t}) for t in docs[:100]]
-    lines += ['{"text": "cut off', json.dumps({"body": "no text field"}), '{"text": "\\ud800 lone"}']
+    lines += [
+        '{"text": "cut off',
+        json.dumps({"body": "no text field"}),
+        '{"text": "\\ud800 lone"}',
+    ]
     lines += [json.dumps({"text": t}) for t in docs[100:]]
     path = d / "docs.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as f:
@@ -28,7 +32,9 @@ def corpus(tmp_path_factory):
 
 
 def _encode(tok_dir, corpus, out, **kw):
-    return encode_corpus(EncodeConfig(tokenizer=tok_dir, inputs=(corpus[0],), output=out, progress=False, **kw))
+    return encode_corpus(
+        EncodeConfig(tokenizer=tok_dir, inputs=(corpus[0],), output=out, progress=False, **kw)
+    )
 
 
 def _read_like_the_readme(d):
@@ -37,7 +43,9 @@ def _read_like_the_readme(d):
     docs = []
     for s in m["shards"]:
         tokens = np.memmap(d / s["path"], dtype=np.dtype(m["dtype"]).newbyteorder("<"), mode="r")
-        ends = np.fromfile(d / (s["path"] + ".index"), dtype="<u8")  # exclusive end of each document
+        ends = np.fromfile(
+            d / (s["path"] + ".index"), dtype="<u8"
+        )  # exclusive end of each document
         docs += np.split(tokens, ends[:-1].astype(np.int64))
     return m, docs
 
@@ -48,14 +56,20 @@ def test_shards_hold_every_document_framed_by_bos_and_eos(tok_dir, corpus, tmp_p
     m = _encode(tok_dir, corpus, tmp_path / "s", workers=1, shard_max_tokens=5000)
     m2, read = _read_like_the_readme(tmp_path / "s")
     assert m == m2
-    assert m["format"].startswith("lm-tok-shards/1") and m["dtype"] == "uint16" and m["vocab_size"] == 2000
+    assert (
+        m["format"].startswith("lm-tok-shards/1")
+        and m["dtype"] == "uint16"
+        and m["vocab_size"] == 2000
+    )
     assert (m["bos_id"], m["eos_id"], m["pad_id"]) == (0, 1, 2)
     assert len(m["shards"]) > 3, "shard_max_tokens must roll shards over"
     assert m["num_documents"] == len(docs) == len(read)
     assert m["num_tokens"] == sum(len(d) for d in read) == sum(s["num_tokens"] for s in m["shards"])
     assert all(s["num_tokens"] <= 5000 or s["num_documents"] == 1 for s in m["shards"])
     # The largest id, per shard and overall, so a trainer need not scan the corpus for it.
-    per_shard = [int(np.fromfile(tmp_path / "s" / s["path"], dtype="<u2").max()) for s in m["shards"]]
+    per_shard = [
+        int(np.fromfile(tmp_path / "s" / s["path"], dtype="<u2").max()) for s in m["shards"]
+    ]
     assert [s["max_token_id"] for s in m["shards"]] == per_shard
     assert m["max_token_id"] == max(per_shard) == max(int(d.max()) for d in read)
     assert m["tokenizer_sha256"] == tokenizer_sha256(tok_dir)
@@ -73,7 +87,9 @@ def test_shards_hold_every_document_framed_by_bos_and_eos(tok_dir, corpus, tmp_p
 def test_skipped_records_are_counted_with_file_line_and_reason(tok_dir, corpus, tmp_path):
     m = _encode(tok_dir, corpus, tmp_path / "s", workers=1)
     assert m["skipped"] == 3
-    rows = [json.loads(line) for line in (tmp_path / "s" / "skipped.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "s" / "skipped.jsonl").read_text().splitlines()
+    ]
     assert [(r["path"], r["line"]) for r in rows] == [(str(corpus[0]), n) for n in (101, 102, 103)]
     assert "invalid JSON" in rows[0]["reason"] and "'text'" in rows[1]["reason"]
     assert "Unicode" in rows[2]["reason"]
@@ -86,7 +102,9 @@ def test_two_workers_and_both_backends_write_identical_shards(tok_dir, corpus, t
     _encode(tok_dir, corpus, tmp_path / "hf", workers=1, backend="tokenizers", add_bos=False)
     one = (tmp_path / "one" / "tokens_00000.ds").read_bytes()
     assert one == (tmp_path / "two" / "tokens_00000.ds").read_bytes()
-    assert (tmp_path / "one/tokens_00000.ds.index").read_bytes() == (tmp_path / "two/tokens_00000.ds.index").read_bytes()
+    assert (tmp_path / "one/tokens_00000.ds.index").read_bytes() == (
+        tmp_path / "two/tokens_00000.ds.index"
+    ).read_bytes()
     _, with_bos = _read_like_the_readme(tmp_path / "one")
     m, without = _read_like_the_readme(tmp_path / "hf")
     assert m["add_bos"] is False
@@ -107,7 +125,9 @@ def test_datatrove_reads_the_shards(tok_dir, corpus, tmp_path):
     m = _encode(tok_dir, corpus, tmp_path / "s", workers=1)
     _, docs = _read_like_the_readme(tmp_path / "s")
     flat = np.concatenate(docs)
-    ds = dataset.DatatroveFolderDataset(str(tmp_path / "s"), seq_len=63, token_size=2, return_positions=True)
+    ds = dataset.DatatroveFolderDataset(
+        str(tmp_path / "s"), seq_len=63, token_size=2, return_positions=True
+    )
     assert len(ds) == m["num_tokens"] // 64
     for i in (0, len(ds) // 2, len(ds) - 1):
         assert ds[i]["input_ids"].tolist() == flat[i * 64 : (i + 1) * 64].tolist()
@@ -123,14 +143,21 @@ def test_workers_reading_their_own_pieces_write_the_same_shards(tok_dir, corpus,
     table = tmp_path / "docs.parquet"
     pq.write_table(pa.table({"text": [*docs[:100], None, *docs[100:]]}), table, row_group_size=40)
     _encode(tok_dir, corpus, tmp_path / "ref", workers=1)
-    ref = [(tmp_path / "ref" / f).read_bytes() for f in ("tokens_00000.ds", "tokens_00000.ds.index")]
+    ref = [
+        (tmp_path / "ref" / f).read_bytes() for f in ("tokens_00000.ds", "tokens_00000.ds.index")
+    ]
     for src in (plain, table):
         out = tmp_path / src.suffix[1:]
         m = encode_corpus(EncodeConfig(tokenizer=tok_dir, inputs=(src,), output=out, workers=2,
                                        batch_bytes=20_000, progress=False))
         assert [(out / f).read_bytes() for f in ("tokens_00000.ds", "tokens_00000.ds.index")] == ref
         assert m["sources"][0]["num_documents"] == len(docs)
-    rows = [json.loads(line) for line in (tmp_path / "jsonl" / "skipped.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "jsonl" / "skipped.jsonl").read_text().splitlines()
+    ]
     assert [r["line"] for r in rows] == [101, 102, 103]
-    rows = [json.loads(line) for line in (tmp_path / "parquet" / "skipped.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line)
+        for line in (tmp_path / "parquet" / "skipped.jsonl").read_text().splitlines()
+    ]
     assert [(r["line"], r["reason"]) for r in rows] == [(100, "null text")]

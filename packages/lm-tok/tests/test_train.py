@@ -45,7 +45,9 @@ def _token_strings(tok: Tokenizer, text: str) -> list[str]:
 
 
 @pytest.mark.wheel
-@pytest.mark.parametrize(("number", "groups"), [("2024", ["202", "4"]), ("1234567", ["123", "456", "7"])])
+@pytest.mark.parametrize(
+    ("number", "groups"), [("2024", ["202", "4"]), ("1234567", ["123", "456", "7"])]
+)
 def test_digits_split_in_groups_of_three_in_training_and_encoding(tok_dir, number, groups):
     # Encoding: the stored split rule, as `tokenizers` and the tiktoken encoder apply it.
     assert pretokens(tok_dir, f"in {number}.") == ["in", " ", *groups, "."]
@@ -69,7 +71,9 @@ def test_training_without_the_rule_would_merge_longer_numbers():
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.train_from_iterator(training_texts(), trainers.BpeTrainer(vocab_size=2000, show_progress=False))
+    tok.train_from_iterator(
+        training_texts(), trainers.BpeTrainer(vocab_size=2000, show_progress=False)
+    )
     assert [t for t in tok.get_vocab() if re.search(r"\d{4}", t)]
 
 
@@ -79,7 +83,9 @@ def test_files_of_every_format_train_like_the_texts(tmp_path):
     (tmp_path / "a.jsonl").write_text("".join(json.dumps({"body": t}) + "\n" for t in texts[:75]))
     pq.write_table(pa.table({"body": texts[75:]}), tmp_path / "b.parquet")
     cfg = TokenizerConfig(vocab_size=600)
-    from_files = train_tokenizer([tmp_path / "a.jsonl", tmp_path / "b.parquet"], cfg, text_field="body")
+    from_files = train_tokenizer(
+        [tmp_path / "a.jsonl", tmp_path / "b.parquet"], cfg, text_field="body"
+    )
     from_texts = train_tokenizer(texts, cfg)
     assert from_files.to_str() == from_texts.to_str()
     (tmp_path / "c.txt").write_text("".join(texts), encoding="utf-8")
@@ -97,11 +103,18 @@ def test_a_saved_directory_loads_back_with_its_config_and_round_trips(tmp_path):
     loaded = load_tokenizer(d)
     assert loaded.get_vocab() == tok.get_vocab() and loaded.get_vocab_size() == 600
     conf = json.loads((d / "tokenizer_config.json").read_text())
-    assert (conf["bos_token"], conf["eos_token"], conf["pad_token"]) == ("<|bos|>", "<|eos|>", "<|pad|>")
+    assert (conf["bos_token"], conf["eos_token"], conf["pad_token"]) == (
+        "<|bos|>",
+        "<|eos|>",
+        "<|pad|>",
+    )
     assert conf["chat_template"] == CHAT_TEMPLATE and "{% generation %}" in CHAT_TEMPLATE
     for text in hard_texts():
         assert loaded.decode(loaded.encode(text).ids, skip_special_tokens=False) == text
-        assert FastEncoder.from_dir(d).encode(text) == loaded.encode(text, add_special_tokens=False).ids
+        assert (
+            FastEncoder.from_dir(d).encode(text)
+            == loaded.encode(text, add_special_tokens=False).ids
+        )
 
 
 def test_min_frequency_limits_merges():

@@ -121,7 +121,8 @@ class StopStrings:
         self.pending = ""
 
     def _feed(self, ch: str) -> int:
-        """Advance every matcher by `ch`; the length of the longest stop string it completes, or 0."""
+        """Advance every matcher by `ch`; the length of the longest stop string it completes,
+        or 0."""
         done = 0
         for i, (stop, table) in enumerate(zip(self.stops, self._tables, strict=True)):
             k = self._matched[i]

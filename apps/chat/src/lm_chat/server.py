@@ -1,4 +1,5 @@
-"""An OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE stream), `GET /v1/models`.
+"""An OpenAI-compatible HTTP API: `POST /v1/chat/completions` (JSON or SSE stream),
+`GET /v1/models`.
 
 FastAPI validates requests with pydantic and streams with server-sent events; uvicorn
 serves it. One model process computes one step at a time, so requests take turns token by
@@ -53,8 +54,14 @@ class ServerLimits:
     """Requests in flight at once (each holds a KV cache and takes turns); more get 429."""
 
     def __post_init__(self) -> None:
-        for name in ("max_body_bytes", "max_messages", "max_message_chars", "max_stop", "max_stop_chars",
-                     "max_concurrent_requests"):
+        for name in (
+            "max_body_bytes",
+            "max_messages",
+            "max_message_chars",
+            "max_stop",
+            "max_stop_chars",
+            "max_concurrent_requests",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
 
@@ -69,7 +76,9 @@ class Message(BaseModel):
     content: str | list[TextPart]
 
     def text(self) -> str:
-        return self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        return (
+            self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
+        )
 
 
 class StreamOptions(BaseModel):
@@ -98,7 +107,13 @@ class APIError(Exception):
     def __init__(self, status: int, message: str, *, param: str | None = None,
                  code: str | None = None, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
-        self.status, self.message, self.param, self.code, self.kind = status, message, param, code, kind
+        self.status, self.message, self.param, self.code, self.kind = (
+            status,
+            message,
+            param,
+            code,
+            kind,
+        )
 
 
 def _error_response(status: int, message: str, *, param: str | None = None, code: str | None = None,
@@ -155,14 +170,17 @@ class FairLock:
 
 
 class _ClosingStream(StreamingResponse):
-    """A `StreamingResponse` that closes its event generator when the response ends, however it ends.
+    """A `StreamingResponse` that closes its event generator when the response ends, however it
+    ends.
 
     When a client disconnects, Starlette abandons a sync iterator where it stands and leaves
     it to the garbage collector, which may not run for seconds; closing it here ends the
     generation, frees its KV cache and its admission slot at once.
     """
 
-    def __init__(self, events: Generator[str, None, None], on_close: Callable[[], None], **kwargs: Any) -> None:
+    def __init__(
+        self, events: Generator[str, None, None], on_close: Callable[[], None], **kwargs: Any
+    ) -> None:
         super().__init__(events, **kwargs)
         self._events, self._on_close = events, on_close
 
@@ -181,7 +199,9 @@ class _ClosingStream(StreamingResponse):
 class ChatServer:
     """Binds a `ChatModel`, default sampling and request limits to the OpenAI routes."""
 
-    def __init__(self, chat: ChatModel, sampling: SamplingConfig, limits: ServerLimits | None = None) -> None:
+    def __init__(
+        self, chat: ChatModel, sampling: SamplingConfig, limits: ServerLimits | None = None
+    ) -> None:
         self.chat = chat
         self.sampling = sampling
         self.limits = limits or ServerLimits()
@@ -195,9 +215,13 @@ class ChatServer:
         """Count a request in, or refuse it (429); returns the idempotent release."""
         with self._admission:
             if self.active >= self.limits.max_concurrent_requests:
-                raise APIError(429, f"the server is busy: {self.active} requests are in flight "
-                               f"(max_concurrent_requests {self.limits.max_concurrent_requests}); retry later",
-                               code="server_busy", kind="rate_limit_error")
+                raise APIError(
+                    429,
+                    f"the server is busy: {self.active} requests are in flight "
+                    f"(max_concurrent_requests {self.limits.max_concurrent_requests}); retry later",
+                    code="server_busy",
+                    kind="rate_limit_error",
+                )
             self.active += 1
         released = False
 
@@ -216,23 +240,46 @@ class ChatServer:
                            f"'{self.chat.name}'", param="model", code="model_not_found")
         lim = self.limits
         if len(req.messages) > lim.max_messages:
-            raise APIError(400, f"messages: {len(req.messages)} messages, more than this server's limit of "
-                           f"{lim.max_messages}", param="messages", code="too_many_messages")
+            raise APIError(
+                400,
+                f"messages: {len(req.messages)} messages, more than this server's limit of "
+                f"{lim.max_messages}",
+                param="messages",
+                code="too_many_messages",
+            )
         for i, m in enumerate(req.messages):
             if (n := len(m.text())) > lim.max_message_chars:
-                raise APIError(400, f"messages.{i}.content: {n} characters, more than this server's limit of "
-                               f"{lim.max_message_chars}", param=f"messages.{i}.content", code="message_too_long")
+                raise APIError(
+                    400,
+                    f"messages.{i}.content: {n} characters, more than this server's limit of "
+                    f"{lim.max_message_chars}",
+                    param=f"messages.{i}.content",
+                    code="message_too_long",
+                )
         stop = _stop_list(req)
         if len(stop) > lim.max_stop:
-            raise APIError(400, f"stop: {len(stop)} stop strings, more than the limit of {lim.max_stop}",
-                           param="stop", code="too_many_stop_strings")
+            raise APIError(
+                400,
+                f"stop: {len(stop)} stop strings, more than the limit of {lim.max_stop}",
+                param="stop",
+                code="too_many_stop_strings",
+            )
         if any(len(s) > lim.max_stop_chars for s in stop):
-            raise APIError(400, f"stop: a stop string is longer than the limit of {lim.max_stop_chars} "
-                           "characters", param="stop", code="stop_string_too_long")
+            raise APIError(
+                400,
+                f"stop: a stop string is longer than the limit of {lim.max_stop_chars} characters",
+                param="stop",
+                code="stop_string_too_long",
+            )
         param, wanted = _max_tokens(req)
         if wanted is not None and wanted > self.chat.context_length:
-            raise APIError(400, f"{param} {wanted} exceeds this model's context length of "
-                           f"{self.chat.context_length}", param=param, code="context_length_exceeded")
+            raise APIError(
+                400,
+                f"{param} {wanted} exceeds this model's context length of "
+                f"{self.chat.context_length}",
+                param=param,
+                code="context_length_exceeded",
+            )
 
     def _generation(self, req: ChatCompletionRequest) -> Generation:
         self._check(req)
@@ -240,8 +287,11 @@ class ChatServer:
         try:
             sampling = SamplingConfig(
                 temperature=base.temperature if req.temperature is None else req.temperature,
-                top_k=base.top_k, top_p=base.top_p if req.top_p is None else req.top_p,
-                max_new_tokens=base.max_new_tokens, seed=base.seed if req.seed is None else req.seed)
+                top_k=base.top_k,
+                top_p=base.top_p if req.top_p is None else req.top_p,
+                max_new_tokens=base.max_new_tokens,
+                seed=base.seed if req.seed is None else req.seed,
+            )
         except ValueError as e:  # the request's own bounds should catch these first
             raise APIError(400, str(e), param=str(e).split(":")[0]) from e
         messages = [{"role": m.role, "content": m.text()} for m in req.messages]
@@ -275,10 +325,18 @@ class ChatServer:
         finally:
             release()
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion",
+            "created": int(time.time()),
             "model": self.chat.name,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "logprobs": None, "finish_reason": gen.finish_reason}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": text},
+                    "logprobs": None,
+                    "finish_reason": gen.finish_reason,
+                }
+            ],
             "usage": _usage(gen),
         }
 
@@ -289,8 +347,12 @@ class ChatServer:
         except BaseException:
             release()
             raise
-        events = self._events(gen, include_usage=bool(req.stream_options and req.stream_options.include_usage))
-        return _ClosingStream(events, release, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        events = self._events(
+            gen, include_usage=bool(req.stream_options and req.stream_options.include_usage)
+        )
+        return _ClosingStream(
+            events, release, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     def _events(self, gen: Generation, *, include_usage: bool) -> Generator[str, None, None]:
         base = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk",
@@ -310,8 +372,17 @@ class ChatServer:
         yield "data: [DONE]\n\n"
 
     def models(self) -> dict[str, Any]:
-        return {"object": "list", "data": [
-            {"id": self.chat.name, "object": "model", "created": self.created, "owned_by": "lm-chat"}]}
+        return {
+            "object": "list",
+            "data": [
+                {
+                    "id": self.chat.name,
+                    "object": "model",
+                    "created": self.created,
+                    "owned_by": "lm-chat",
+                }
+            ],
+        }
 
 
 def _stop_list(req: ChatCompletionRequest) -> list[str]:
@@ -366,8 +437,11 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = _error_response(413, f"the request body exceeds this server's limit of {self.max_bytes} bytes",
-                                   code="request_too_large")
+        response = _error_response(
+            413,
+            f"the request body exceeds this server's limit of {self.max_bytes} bytes",
+            code="request_too_large",
+        )
         await response(scope, receive, send)
 
 
@@ -376,7 +450,9 @@ def _usage(gen: Generation) -> dict[str, int]:
             "total_tokens": gen.prompt_tokens + gen.completion_tokens}
 
 
-def create_app(chat: ChatModel, sampling: SamplingConfig, limits: ServerLimits | None = None) -> FastAPI:
+def create_app(
+    chat: ChatModel, sampling: SamplingConfig, limits: ServerLimits | None = None
+) -> FastAPI:
     """The FastAPI application serving `chat`; its `ChatServer` is `app.state.server`."""
     server = ChatServer(chat, sampling, limits)
     app = FastAPI(title="lm-chat", description="OpenAI-compatible chat completions for an lm-model")
@@ -390,11 +466,14 @@ def create_app(chat: ChatModel, sampling: SamplingConfig, limits: ServerLimits |
 
     @app.exception_handler(APIError)
     async def _api_error(_: Request, exc: APIError) -> JSONResponse:
-        return _error_response(exc.status, exc.message, param=exc.param, code=exc.code, kind=exc.kind)
+        return _error_response(
+            exc.status, exc.message, param=exc.param, code=exc.code, kind=exc.kind
+        )
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        # Unknown routes, wrong methods, unparseable bodies: OpenAI's shape, not FastAPI's {"detail"}.
+        # Unknown routes, wrong methods, unparseable bodies: OpenAI's shape, not FastAPI's
+        # {"detail"}.
         return _error_response(exc.status_code, str(exc.detail))
 
     # async: answered on the event loop, never queued behind generation for a worker thread.

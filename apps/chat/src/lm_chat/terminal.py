@@ -14,7 +14,9 @@ def _fit(chat: ChatModel, history: list[dict[str, str]], reply_tokens: int) -> l
     """Drop the oldest turns (never the system prompt) until the prompt leaves room for a reply."""
     system = [m for m in history[:1] if m["role"] == "system"]
     turns = history[len(system):]
-    while len(turns) > 1 and len(chat.prompt_ids(system + turns)) + reply_tokens > chat.context_length:
+    while (
+        len(turns) > 1 and len(chat.prompt_ids(system + turns)) + reply_tokens > chat.context_length
+    ):
         turns = turns[1:]
         while turns and turns[0]["role"] != "user":
             turns = turns[1:]
@@ -46,7 +48,9 @@ def chat_loop(chat: ChatModel, sampling: SamplingConfig, *, system: str | None =
         if text.startswith("/") and text.split()[0] in ("/help", "/?"):
             stdout.write(HELP + "\n")
             continue
-        history = _fit(chat, [*history, {"role": "user", "content": text}], min(sampling.max_new_tokens, 16))
+        history = _fit(
+            chat, [*history, {"role": "user", "content": text}], min(sampling.max_new_tokens, 16)
+        )
         try:
             gen = chat.start(history, sampling)
         except ValueError as e:

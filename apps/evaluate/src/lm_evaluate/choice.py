@@ -25,7 +25,9 @@ class Question:
     """Index of the right choice."""
 
 
-def choice_accuracy(loglikelihoods: Sequence[Sequence[float]], questions: Sequence[Question]) -> dict[str, float]:
+def choice_accuracy(
+    loglikelihoods: Sequence[Sequence[float]], questions: Sequence[Question]
+) -> dict[str, float]:
     """acc and acc_norm from each question's per-choice log-likelihoods."""
     acc = acc_norm = 0
     for lls, q in zip(loglikelihoods, questions, strict=True):
@@ -48,7 +50,9 @@ def piqa_questions(path: Path, labels_path: Path, limit: int | None = None) -> l
     records = read_jsonl(path)
     labels = [line.strip() for line in read_text(labels_path).split("\n") if line.strip()]
     if len(labels) != len(records):
-        raise InputError(f"{labels_path}: {len(labels)} labels for {len(records)} records in {path}")
+        raise InputError(
+            f"{labels_path}: {len(labels)} labels for {len(records)} records in {path}"
+        )
     questions = []
     for i, (record, label) in enumerate(zip(records, labels, strict=True), start=1):
         where = f"{path}: record {i}"
@@ -60,7 +64,9 @@ def piqa_questions(path: Path, labels_path: Path, limit: int | None = None) -> l
     return questions[:limit]
 
 
-def run_piqa(scorer: Scorer, path: Path, labels_path: Path, *, limit: int | None = None) -> dict[str, Any]:
+def run_piqa(
+    scorer: Scorer, path: Path, labels_path: Path, *, limit: int | None = None
+) -> dict[str, Any]:
     questions = piqa_questions(path, labels_path, limit)
     metrics = choice_accuracy(score_questions(scorer, questions), questions)
     return {"task": "piqa", "n": len(questions), "unit": "questions", "metrics": metrics,
@@ -73,8 +79,12 @@ def _mmlu_block(row: list[str]) -> str:
 
 
 def mmlu_questions(rows: list[list[str]], subject: str, shots: list[list[str]]) -> list[Question]:
-    """lm-eval's MMLU prompt: a header, `shots` solved examples, the question; answers are letters."""
-    header = f"The following are multiple choice questions (with answers) about {subject.replace('_', ' ')}.\n\n"
+    """lm-eval's MMLU prompt: a header, `shots` solved examples, the question; answers are
+    letters."""
+    header = (
+        "The following are multiple choice questions (with answers) about "
+        f"{subject.replace('_', ' ')}.\n\n"
+    )
     examples = "".join(f"{_mmlu_block(r)} {r[5]}\n\n" for r in shots)
     return [Question(context=header + examples + _mmlu_block(r), choices=list("ABCD"),
                      label="ABCD".index(r[5])) for r in rows]

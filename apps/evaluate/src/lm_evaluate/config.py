@@ -51,7 +51,8 @@ class EvalConfig:
     heldout_chars: int | None = None
     """heldout: score only the first N characters of each document (default: all of it)."""
     limit: int | None = None
-    """Use only the first N records of each task (for MMLU: of each subject; for wikitext: articles)."""
+    """Use only the first N records of each task (for MMLU: of each subject; for wikitext:
+    articles)."""
     task_limits: dict[str, int] = field(default_factory=dict)
     """Per-task limits that replace `limit` for those tasks, e.g. {"piqa": 200, "gsm8k": 20}."""
     output: Path | None = None
@@ -65,11 +66,13 @@ class EvalConfig:
     mmlu_shots: int = 0
     """MMLU: examples from the subject's dev split put before each question (0-5)."""
     mmlu_subjects: tuple[str, ...] = ()
-    """MMLU: only these subjects (file names without the split, e.g. abstract_algebra); default all 57."""
+    """MMLU: only these subjects (file names without the split, e.g. abstract_algebra); default
+    all 57."""
     mmlu_split: Literal["test", "val"] = "test"
     """MMLU: the split scored."""
     gsm8k_prompt: Literal["fewshot", "chat"] = "fewshot"
-    """GSM8K: a plain few-shot prompt (base models) or the tokenizer's chat template (chat models)."""
+    """GSM8K: a plain few-shot prompt (base models) or the tokenizer's chat template (chat
+    models)."""
     gsm8k_shots: int = 5
     """GSM8K: worked examples from the train file before each question in the fewshot prompt."""
     gsm8k_max_new_tokens: int = 256
@@ -107,7 +110,10 @@ class EvalConfig:
         if self.batch_size < 1:
             raise ConfigError(f"batch_size: must be >= 1, got {self.batch_size}")
         if not 0 <= self.mmlu_shots <= 5:
-            raise ConfigError(f"mmlu_shots: must be in 0..5 (the dev split has 5 per subject), got {self.mmlu_shots}")
+            raise ConfigError(
+                "mmlu_shots: must be in 0..5 (the dev split has 5 per subject), "
+                f"got {self.mmlu_shots}"
+            )
         if self.gsm8k_shots < 0 or self.gsm8k_max_new_tokens < 1:
             raise ConfigError("gsm8k_shots must be >= 0 and gsm8k_max_new_tokens >= 1")
 

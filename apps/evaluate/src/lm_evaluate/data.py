@@ -63,11 +63,15 @@ def read_mmlu(path: Path, split: str) -> dict[str, list[list[str]]]:
                 rows = list(csv.reader(io.StringIO(text, newline="")))
                 for i, row in enumerate(rows, start=1):
                     if len(row) != 6 or row[5] not in "ABCD" or not row[5]:
-                        raise InputError(f"{path}:{member.name}:{i}: expected question,A,B,C,D,answer")
+                        raise InputError(
+                            f"{path}:{member.name}:{i}: expected question,A,B,C,D,answer"
+                        )
                 subjects[subject] = rows
     except (OSError, tarfile.TarError) as e:
         raise InputError(f"{path}: cannot read the MMLU tar: {e}") from e
     subjects = dict(sorted(subjects.items()))
     if not subjects:
-        raise InputError(f"{path}: no {split} CSVs found (expected mmlu/{split}/<subject>_{split}.csv)")
+        raise InputError(
+            f"{path}: no {split} CSVs found (expected mmlu/{split}/<subject>_{split}.csv)"
+        )
     return subjects

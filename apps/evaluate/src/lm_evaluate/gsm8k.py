@@ -54,8 +54,10 @@ def reference_answer(answer: str, where: str) -> str:
 
 
 def fewshot_prefix(examples: list[dict[str, Any]], where: str) -> str:
-    return "".join(f"Question: {field(r, 'question', where)}\nAnswer: {field(r, 'answer', where)}\n\n"
-                   for r in examples)
+    return "".join(
+        f"Question: {field(r, 'question', where)}\nAnswer: {field(r, 'answer', where)}\n\n"
+        for r in examples
+    )
 
 
 def _prompt_ids(scorer: Scorer, question: str, prefix: str, chat: bool) -> list[int]:
@@ -93,6 +95,12 @@ def run_gsm8k(scorer: Scorer, path: Path, *, train_path: Path | None = None, sho
         if len(samples) < 3:
             samples.append({"question": question, "reply": reply, "target": target})
     n = len(records)
-    return {"task": "gsm8k", "n": n, "unit": "problems", "prompt": "chat" if chat else f"{shots}-shot",
-            "files": [str(path)] + ([str(train_path)] if prefix else []),
-            "metrics": {"exact_match": exact / n, "strict_match": strict / n}, "samples": samples}
+    return {
+        "task": "gsm8k",
+        "n": n,
+        "unit": "problems",
+        "prompt": "chat" if chat else f"{shots}-shot",
+        "files": [str(path)] + ([str(train_path)] if prefix else []),
+        "metrics": {"exact_match": exact / n, "strict_match": strict / n},
+        "samples": samples,
+    }

@@ -27,7 +27,9 @@ try:
     from lm_eval.api.registry import register_model
     from lm_eval.tasks import TaskManager
 except ImportError as e:  # pragma: no cover - depends on the environment
-    raise ImportError("the lm-eval adapter needs the harness extra: pip install 'lm-evaluate[harness]'") from e
+    raise ImportError(
+        "the lm-eval adapter needs the harness extra: pip install 'lm-evaluate[harness]'"
+    ) from e
 
 from lm_evaluate.config import HarnessConfig
 from lm_evaluate.scorer import TokenRequest, cut_at_stop, load_scorer
@@ -68,7 +70,9 @@ class LMModelHarness(TemplateLM):
     def tokenizer_name(self) -> str:
         return self.pretrained.replace("/", "__")
 
-    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
+    def tok_encode(
+        self, string: str, add_special_tokens: bool | None = None, **kwargs: Any
+    ) -> list[int]:
         ids = self.scorer.encode(string)
         return [self.scorer.bos_id, *ids] if add_special_tokens else ids
 
@@ -78,16 +82,23 @@ class LMModelHarness(TemplateLM):
     def _with_bos(self, ids: list[int]) -> list[int]:
         return ids if ids and ids[0] == self.scorer.bos_id else [self.scorer.bos_id, *ids]
 
-    def _loglikelihood_tokens(self, requests: list[tuple[tuple[str, str], list[int], list[int]]],
-                              disable_tqdm: bool = False, **kwargs: Any) -> list[tuple[float, bool]]:
-        token_requests = [TokenRequest(self._with_bos(list(ctx)), list(cont)) for _, ctx, cont in requests]
+    def _loglikelihood_tokens(
+        self,
+        requests: list[tuple[tuple[str, str], list[int], list[int]]],
+        disable_tqdm: bool = False,
+        **kwargs: Any,
+    ) -> list[tuple[float, bool]]:
+        token_requests = [
+            TokenRequest(self._with_bos(list(ctx)), list(cont)) for _, ctx, cont in requests
+        ]
         results = self.scorer.loglikelihood(token_requests)
         for (pair, _, _), result in zip(requests, results, strict=True):
             self.cache_hook.add_partial("loglikelihood", pair, result)
         return results
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
-        """Total log-likelihood of each whole text, in disjoint windows of max_length (as lm-eval's HF model)."""
+        """Total log-likelihood of each whole text, in disjoint windows of max_length (as
+        lm-eval's HF model)."""
         windows, owners = [], []
         for i, req in enumerate(requests):
             (text,) = req.args
@@ -110,7 +121,11 @@ class LMModelHarness(TemplateLM):
             until = gen_kwargs.pop("until", None) or []
             until = [until] if isinstance(until, str) else list(until)
             max_new = int(gen_kwargs.pop("max_gen_toks", 256))
-            temperature = float(gen_kwargs.pop("temperature", 0.0)) if gen_kwargs.pop("do_sample", False) else 0.0
+            temperature = (
+                float(gen_kwargs.pop("temperature", 0.0))
+                if gen_kwargs.pop("do_sample", False)
+                else 0.0
+            )
             text = self.scorer.generate_text(self._with_bos(self.tok_encode(context)),
                                              max_new_tokens=max_new, stop=until,
                                              temperature=temperature, seed=0)
@@ -118,15 +133,20 @@ class LMModelHarness(TemplateLM):
             self.cache_hook.add_partial("generate_until", req.args, outputs[-1])
         return outputs
 
-    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
-        """The tokenizer's chat template as text (its special tokens are parsed back by tok_encode)."""
+    def apply_chat_template(
+        self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
+        """The tokenizer's chat template as text (its special tokens are parsed back by
+        tok_encode)."""
         return self.tokenizer.apply_chat_template(chat_history, tokenize=False,
                                                   add_generation_prompt=add_generation_prompt)
 
 
 def run_harness(cfg: HarnessConfig) -> dict[str, Any]:
     """`lm_eval.simple_evaluate` on `cfg.model` with the tasks of `cfg` (and `include_path`)."""
-    lm = LMModelHarness(str(cfg.model), batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype)
+    lm = LMModelHarness(
+        str(cfg.model), batch_size=cfg.batch_size, device=cfg.device, dtype=cfg.dtype
+    )
     manager = TaskManager(include_path=str(cfg.include_path) if cfg.include_path else None)
     results = lm_eval.simple_evaluate(model=lm, tasks=list(cfg.tasks), num_fewshot=cfg.num_fewshot,
                                       limit=cfg.limit, task_manager=manager, log_samples=False,
@@ -136,5 +156,7 @@ def run_harness(cfg: HarnessConfig) -> dict[str, Any]:
     if cfg.output is not None:
         cfg.output.mkdir(parents=True, exist_ok=True)
         keep = {k: results[k] for k in ("results", "versions", "n-shot", "configs") if k in results}
-        (cfg.output / "harness-results.json").write_text(json.dumps(keep, indent=2, default=str) + "\n")
+        (cfg.output / "harness-results.json").write_text(
+            json.dumps(keep, indent=2, default=str) + "\n"
+        )
     return results

@@ -28,7 +28,9 @@ def wikitext_articles(text: str) -> list[str]:
     return [d for d in docs if d.strip()]
 
 
-def perplexity(scorer: Scorer, documents: list[str], *, stride: int | None = None) -> dict[str, float]:
+def perplexity(
+    scorer: Scorer, documents: list[str], *, stride: int | None = None
+) -> dict[str, float]:
     """Every document scored after bos, in windows of the scorer's max_length moving by `stride`.
 
     bits_per_byte = total NLL in nats / (ln 2 · UTF-8 bytes): independent of the tokenizer.

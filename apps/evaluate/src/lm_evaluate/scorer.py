@@ -138,7 +138,9 @@ class Scorer:
             hits.append(logits.argmax(-1) == tgt)
         per_target = torch.cat(logprobs).split([len(t) for t in targets])
         per_hit = torch.cat(hits).split([len(t) for t in targets])
-        return [(lp.sum().item(), bool(hit.all())) for lp, hit in zip(per_target, per_hit, strict=True)]
+        return [
+            (lp.sum().item(), bool(hit.all())) for lp, hit in zip(per_target, per_hit, strict=True)
+        ]
 
     def rolling_windows(self, ids: Sequence[int], stride: int | None = None) -> list[TokenRequest]:
         """Sliding windows that score every token of `ids` exactly once.
@@ -216,6 +218,8 @@ def _token_id(tokenizer: object, attr: str, default: int | None = None) -> int:
     value = getattr(tokenizer, attr, None)
     if value is None:
         if default is None:
-            raise InputError(f"tokenizer has no {attr.removesuffix('_id')}: check tokenizer_config.json")
+            raise InputError(
+                f"tokenizer has no {attr.removesuffix('_id')}: check tokenizer_config.json"
+            )
         return default
     return int(value)

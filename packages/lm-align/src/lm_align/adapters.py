@@ -67,7 +67,9 @@ def alpaca(record: Any) -> list[Example]:
 def gsm8k(record: Any) -> list[Example]:
     """GSM8K `{question, answer}`; the answer keeps its worked steps and `#### N` line."""
     r = _record(record)
-    return [{"messages": [_turn("user", _text(r, "question")), _turn("assistant", _text(r, "answer"))]}]
+    return [
+        {"messages": [_turn("user", _text(r, "question")), _turn("assistant", _text(r, "answer"))]}
+    ]
 
 
 def self_instruct(record: Any) -> list[Example]:
@@ -80,7 +82,11 @@ def self_instruct(record: Any) -> list[Example]:
         raise ValueError("field 'instances' is missing or empty")
     out = []
     for inst in instances:
-        if not isinstance(inst, dict) or not isinstance(inst.get("output"), str) or not inst["output"].strip():
+        if (
+            not isinstance(inst, dict)
+            or not isinstance(inst.get("output"), str)
+            or not inst["output"].strip()
+        ):
             continue
         user = _instruction(instruction, inst.get("input") or "")
         out.append({"messages": [_turn("user", user), _turn("assistant", inst["output"])]})
@@ -106,7 +112,8 @@ def _messages(value: Any, where: str) -> list[Message]:
 
 
 def chat_messages(record: Any) -> list[Example]:
-    """Plain chat `{messages: [{role, content}, ...]}` with at least one non-empty assistant turn."""
+    """Plain chat `{messages: [{role, content}, ...]}` with at least one non-empty assistant
+    turn."""
     messages = _messages(_record(record).get("messages"), "messages")
     if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise ValueError("messages: no non-empty assistant turn")
@@ -178,7 +185,9 @@ def orca_pair(record: Any) -> list[Example]:
 def stack_exchange_pair(record: Any) -> list[Example]:
     """Stack Exchange paired `{question, response_j, response_k}`; `response_j` is preferred."""
     r = _record(record)
-    return _pair([_turn("user", _text(r, "question"))], _text(r, "response_j"), _text(r, "response_k"))
+    return _pair(
+        [_turn("user", _text(r, "question"))], _text(r, "response_j"), _text(r, "response_k")
+    )
 
 
 # --- the registry and the file reader ----------------------------------------------------
@@ -200,8 +209,12 @@ FORMATS: dict[str, Format] = {
     "self_instruct": Format(self_instruct, "sft", frozenset({"instruction", "instances"})),
     "messages": Format(chat_messages, "sft", frozenset({"messages"})),
     "hh_rlhf": Format(hh_rlhf, "preference", frozenset({"chosen", "rejected"})),
-    "orca_pairs": Format(orca_pair, "preference", frozenset({"input", "preferred_output", "non_preferred_output"})),
-    "stack_exchange": Format(stack_exchange_pair, "preference", frozenset({"question", "response_j", "response_k"})),
+    "orca_pairs": Format(
+        orca_pair, "preference", frozenset({"input", "preferred_output", "non_preferred_output"})
+    ),
+    "stack_exchange": Format(
+        stack_exchange_pair, "preference", frozenset({"question", "response_j", "response_k"})
+    ),
 }
 """Every supported input format by name (the `format` of a data config)."""
 
@@ -213,7 +226,9 @@ def detect_format(record: Any) -> str:
         if matches:
             return max(matches, key=lambda n: len(FORMATS[n].keys))
     keys = sorted(record) if isinstance(record, dict) else type(record).__name__
-    raise ValueError(f"no known format has the keys {keys}; set the format explicitly ({', '.join(FORMATS)})")
+    raise ValueError(
+        f"no known format has the keys {keys}; set the format explicitly ({', '.join(FORMATS)})"
+    )
 
 
 def read_records(path: str | Path) -> Iterator[tuple[int, Any]]:

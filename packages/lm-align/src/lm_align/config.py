@@ -37,7 +37,8 @@ class AlignDataConfig:
     train: tuple[Path, ...]
     """Training files (JSONL or JSON array, optionally .gz) in one of the adapter formats."""
     format: str = "auto"
-    """Adapter for every file: auto (guessed from the first record) or one of lm_align.adapters.FORMATS."""
+    """Adapter for every file: auto (guessed from the first record) or one of
+    lm_align.adapters.FORMATS."""
     eval: tuple[Path, ...] = ()
     """Held-out files; if empty, `eval_fraction` of the training examples is held out."""
     eval_fraction: float = 0.05
@@ -58,9 +59,14 @@ class AlignDataConfig:
             if not p.is_file():
                 raise FileNotFoundError(f"data: file not found: {p}")
         if self.format != "auto" and self.format not in FORMATS:
-            raise ConfigError(f"data.format: unknown {self.format!r} (known: auto, {', '.join(FORMATS)})")
+            raise ConfigError(
+                f"data.format: unknown {self.format!r} (known: auto, {', '.join(FORMATS)})"
+            )
         if not self.eval and not 0 < self.eval_fraction < 1:
-            raise ConfigError(f"data.eval_fraction: must be in (0, 1) without eval files, got {self.eval_fraction}")
+            raise ConfigError(
+                "data.eval_fraction: must be in (0, 1) without eval files, "
+                f"got {self.eval_fraction}"
+            )
         for name in ("max_train_examples", "max_eval_examples"):
             value = getattr(self, name)
             if value is not None and value < 1:
@@ -116,8 +122,13 @@ class TrainerConfig:
         for name in positive:
             if getattr(self, name) is not None and not getattr(self, name) > 0:
                 raise ConfigError(f"train.{name}: must be > 0, got {getattr(self, name)}")
-        if self.warmup_steps < 0 or (self.warmup_steps >= 1 and self.warmup_steps != int(self.warmup_steps)):
-            raise ConfigError(f"train.warmup_steps: must be a share in [0, 1) or whole steps, got {self.warmup_steps}")
+        if self.warmup_steps < 0 or (
+            self.warmup_steps >= 1 and self.warmup_steps != int(self.warmup_steps)
+        ):
+            raise ConfigError(
+                "train.warmup_steps: must be a share in [0, 1) or whole steps, "
+                f"got {self.warmup_steps}"
+            )
         if self.max_steps == 0 or self.max_steps < -1:
             raise ConfigError(f"train.max_steps: must be > 0 or -1, got {self.max_steps}")
         if self.max_steps == -1 and not self.num_train_epochs > 0:
@@ -129,7 +140,9 @@ class TrainerConfig:
                 raise ConfigError(f"train.{name}: must be >= 0, got {getattr(self, name)}")
         owned = sorted(set(self.extra) & _OWNED)
         if owned:
-            raise ConfigError(f"train.extra: {owned} are set by lm-align's own fields, not through extra")
+            raise ConfigError(
+                f"train.extra: {owned} are set by lm-align's own fields, not through extra"
+            )
 
 
 @dataclass(kw_only=True)
@@ -137,7 +150,8 @@ class SFTRunConfig:
     """`lm-align sft`: supervised fine-tuning of a Hugging Face directory on chat examples."""
 
     model: Path
-    """Input Hugging Face directory (config.json, model.safetensors, tokenizer with chat template)."""
+    """Input Hugging Face directory (config.json, model.safetensors, tokenizer with chat
+    template)."""
     output: Path
     """Output Hugging Face directory; metrics.json and the resolved config go there too."""
     data: AlignDataConfig
@@ -145,10 +159,11 @@ class SFTRunConfig:
     train: TrainerConfig = field(default_factory=TrainerConfig)
     """Optimisation."""
     assistant_only_loss: bool = True
-    """Train only on assistant replies and their end-of-turn token (the template's generation blocks)."""
+    """Train only on assistant replies and their end-of-turn token (the template's generation
+    blocks)."""
     packing: bool = False
-    """Pack several examples into each max_length row (best-fit decreasing; no cross-example attention
-    needs a flash-attention kernel, so on CPU/SDPA packed examples can see each other)."""
+    """Pack several examples into each max_length row (best-fit decreasing; no cross-example
+    attention needs a flash-attention kernel, so on CPU/SDPA packed examples can see each other)."""
 
     def __post_init__(self) -> None:
         self.model, self.output = Path(self.model), Path(self.output)
@@ -192,8 +207,23 @@ class DPORunConfig:
         _check_format(self.data, "preference")
         if not self.beta > 0:
             raise ConfigError(f"beta: must be > 0, got {self.beta}")
-        known = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard",
-                 "aot", "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
+        known = (
+            "sigmoid",
+            "hinge",
+            "ipo",
+            "exo_pair",
+            "nca_pair",
+            "robust",
+            "bco_pair",
+            "sppo_hard",
+            "aot",
+            "aot_unpaired",
+            "apo_zero",
+            "apo_down",
+            "discopop",
+            "sft",
+            "sigmoid_norm",
+        )
         if self.loss_type not in known:
             raise ConfigError(f"loss_type: unknown {self.loss_type!r} (known: {', '.join(known)})")
         from trl import DPOConfig
@@ -207,15 +237,19 @@ class DPORunConfig:
 def _check_model_dir(path: Path, name: str) -> None:
     for required in ("config.json", "tokenizer.json"):
         if not (path / required).is_file():
-            raise FileNotFoundError(f"{name}: {path / required} not found (a Hugging Face directory is needed)")
+            raise FileNotFoundError(
+                f"{name}: {path / required} not found (a Hugging Face directory is needed)"
+            )
     if not any(path.glob("*.safetensors")):
         raise FileNotFoundError(f"{name}: no *.safetensors weights in {path}")
 
 
 def _check_format(data: AlignDataConfig, kind: str) -> None:
     if data.format != "auto" and FORMATS[data.format].kind != kind:
-        raise ConfigError(f"data.format: {data.format!r} holds {FORMATS[data.format].kind} examples, "
-                         f"this stage needs {kind} examples")
+        raise ConfigError(
+            f"data.format: {data.format!r} holds {FORMATS[data.format].kind} examples, "
+            f"this stage needs {kind} examples"
+        )
 
 
 def device_defaults(bf16: bool | None) -> dict[str, Any]:

@@ -40,12 +40,21 @@ def _read(paths: tuple, fmt: str, kind: str, splits: Splits) -> list[Example]:
     for path in paths:
         loaded = load_examples(path, fmt)
         if FORMATS[loaded.format].kind != kind:
-            raise InputError(f"{path}: holds {loaded.format} ({FORMATS[loaded.format].kind}) records; "
-                             f"this stage needs {kind} examples")
+            raise InputError(
+                f"{path}: holds {loaded.format} ({FORMATS[loaded.format].kind}) records; "
+                f"this stage needs {kind} examples"
+            )
         examples.extend(loaded.examples)
         splits.skipped.extend(loaded.skipped)
-        splits.sources.append({"path": str(path), "format": loaded.format, "records": loaded.records,
-                               "examples": len(loaded.examples), "skipped": len(loaded.skipped)})
+        splits.sources.append(
+            {
+                "path": str(path),
+                "format": loaded.format,
+                "records": loaded.records,
+                "examples": len(loaded.examples),
+                "skipped": len(loaded.skipped),
+            }
+        )
     return examples
 
 
@@ -70,5 +79,7 @@ def load_splits(cfg: AlignDataConfig, kind: str) -> Splits:
         held, train = train[:n], train[n:]
     splits.train = train[: cfg.max_train_examples]
     splits.eval = held[: cfg.max_eval_examples]
-    logger.info("%d training and %d held-out %s examples", len(splits.train), len(splits.eval), kind)
+    logger.info(
+        "%d training and %d held-out %s examples", len(splits.train), len(splits.eval), kind
+    )
     return splits

@@ -36,15 +36,22 @@ def run_dpo(cfg: DPORunConfig) -> dict[str, Any]:
     tokenizer = load_tokenizer(cfg.model)
     model = load_model(cfg.model)
     reference = load_model(cfg.ref_model or cfg.model)
-    args = DPOConfig(**trainer_kwargs(cfg.train, cfg.output), beta=cfg.beta, loss_type=[cfg.loss_type])
+    args = DPOConfig(
+        **trainer_kwargs(cfg.train, cfg.output), beta=cfg.beta, loss_type=[cfg.loss_type]
+    )
     train, held = splits.datasets()
     trainer = DPOTrainer(model=model, ref_model=reference, args=args, train_dataset=train,
                          eval_dataset=held, processing_class=tokenizer)
     before = _held_out(trainer.evaluate())
     result = trainer.train()
     after = _held_out(trainer.evaluate())
-    logger.info("held-out reward accuracy %.3f -> %.3f, margin %.4f -> %.4f", before["reward_accuracy"],
-                after["reward_accuracy"], before["reward_margin"], after["reward_margin"])
+    logger.info(
+        "held-out reward accuracy %.3f -> %.3f, margin %.4f -> %.4f",
+        before["reward_accuracy"],
+        after["reward_accuracy"],
+        before["reward_margin"],
+        after["reward_margin"],
+    )
     metrics = {"stage": "dpo", "beta": cfg.beta, "loss_type": cfg.loss_type, "before": before,
                "after": after, "train": result.metrics, "data": splits.report()}
     save_output(trainer, tokenizer, cfg.output, stops=stops, run_config=cfg, stage="dpo",

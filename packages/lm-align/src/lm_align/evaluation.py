@@ -50,7 +50,9 @@ def _sum_logprobs(model: Any, rows: list[tuple[list[int], list[int]]], pad_id: i
     return torch.cat(sums), torch.cat(counts)
 
 
-def sft_rows(tokenizer: Any, examples: Sequence[Example], max_length: int | None) -> list[tuple[list[int], list[int]]]:
+def sft_rows(
+    tokenizer: Any, examples: Sequence[Example], max_length: int | None
+) -> list[tuple[list[int], list[int]]]:
     """(ids, assistant mask) per conversation, truncated at `max_length`."""
     rows = []
     for ex in examples:
@@ -60,8 +62,14 @@ def sft_rows(tokenizer: Any, examples: Sequence[Example], max_length: int | None
     return rows
 
 
-def sft_loss(model: Any, tokenizer: Any, examples: Sequence[Example], *, max_length: int | None = 1024,
-             batch_size: int = 8) -> float:
+def sft_loss(
+    model: Any,
+    tokenizer: Any,
+    examples: Sequence[Example],
+    *,
+    max_length: int | None = 1024,
+    batch_size: int = 8,
+) -> float:
     """Mean NLL per assistant token over `examples` (``{"messages": ...}``)."""
     was_training = model.training
     model.eval()

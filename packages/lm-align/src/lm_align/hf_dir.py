@@ -33,7 +33,9 @@ def load_tokenizer(directory: Path, *, need_generation_blocks: bool = False) -> 
     template = tokenizer.chat_template
     if not isinstance(template, str):
         raise InputError(f"{directory}: the tokenizer has no chat template (train it with lm-tok)")
-    if need_generation_blocks and "{% generation %}" not in template.replace("{%- generation", "{% generation"):
+    if need_generation_blocks and "{% generation %}" not in template.replace(
+        "{%- generation", "{% generation"
+    ):
         raise InputError(f"{directory}: the chat template has no {{% generation %}} blocks, which "
                          "assistant_only_loss needs to find the replies")
     if tokenizer.pad_token is None:

@@ -32,8 +32,12 @@ def run_sft(cfg: SFTRunConfig) -> dict[str, Any]:
     splits = load_splits(cfg.data, "sft")
     tokenizer = load_tokenizer(cfg.model, need_generation_blocks=cfg.assistant_only_loss)
     model = load_model(cfg.model)
-    args = SFTConfig(**trainer_kwargs(cfg.train, cfg.output), assistant_only_loss=cfg.assistant_only_loss,
-                     packing=cfg.packing, eval_packing=False)
+    args = SFTConfig(
+        **trainer_kwargs(cfg.train, cfg.output),
+        assistant_only_loss=cfg.assistant_only_loss,
+        packing=cfg.packing,
+        eval_packing=False,
+    )
     train, held = splits.datasets()
     trainer = SFTTrainer(model=model, args=args, train_dataset=train, eval_dataset=held,
                          processing_class=tokenizer)

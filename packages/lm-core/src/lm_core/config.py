@@ -400,5 +400,14 @@ def write_resolved(cfg: Any, directory: str | Path, name: str) -> Path:
     return out
 
 
-__all__ = ["NONE", "from_dict", "load", "merge", "parse_overrides", "read_toml", "to_dict", "to_toml",
-           "write_resolved"]
+__all__ = [
+    "NONE",
+    "from_dict",
+    "load",
+    "merge",
+    "parse_overrides",
+    "read_toml",
+    "to_dict",
+    "to_toml",
+    "write_resolved",
+]

@@ -63,7 +63,9 @@ class InputConfig:
         _check(bool(self.paths), "input.paths", "give at least one input file or folder")
         for p in self.paths:
             _check(Path(p).exists(), "input.paths", f"{p} does not exist")
-        _check(self.format in INPUT_FORMATS, "input.format", f"{self.format!r} not in {INPUT_FORMATS}")
+        _check(
+            self.format in INPUT_FORMATS, "input.format", f"{self.format!r} not in {INPUT_FORMATS}"
+        )
         _check(self.max_record_bytes > 0, "input.max_record_bytes", "must be > 0")
         _check(self.max_chars >= 0, "input.max_chars", "must be >= 0")
 
@@ -71,14 +73,19 @@ class InputConfig:
 @dataclass(kw_only=True)
 class ExtractConfig:
     extractor: Literal["trafilatura", "resiliparse", "none"] = "trafilatura"
-    """HTML to text: `trafilatura` (default), `resiliparse` (needs the `resiliparse` extra), `none`."""
+    """HTML to text: `trafilatura` (default), `resiliparse` (needs the `resiliparse` extra),
+    `none`."""
     timeout: float = 1.0
     """Seconds per page before extraction is abandoned (reason `timeout`)."""
     favour_precision: bool = True
     """Trafilatura: prefer less but cleaner text (FineWeb's setting)."""
 
     def __post_init__(self) -> None:
-        _check(self.extractor in EXTRACTORS, "extract.extractor", f"{self.extractor!r} not in {EXTRACTORS}")
+        _check(
+            self.extractor in EXTRACTORS,
+            "extract.extractor",
+            f"{self.extractor!r} not in {EXTRACTORS}",
+        )
         _check(self.timeout > 0, "extract.timeout", "must be > 0")
 
 
@@ -107,13 +114,16 @@ class LanguageConfig:
     def __post_init__(self) -> None:
         _check(0.0 <= self.threshold <= 1.0, "language.threshold", "must be in [0, 1]")
         for lang in self.languages:
-            _check(lang.isalpha() and 2 <= len(lang) <= 3, "language.languages", f"bad code {lang!r}")
+            _check(
+                lang.isalpha() and 2 <= len(lang) <= 3, "language.languages", f"bad code {lang!r}"
+            )
 
 
 @dataclass(kw_only=True)
 class QualityConfig:
     """Heuristic quality rules: FineWeb's set (datatrove's Gopher, C4 and FineWeb filters) with two
-    documented departures, measured on clean C4 and toxic 4chan text (see BENCHMARKS.md, lm-data)."""
+    documented departures, measured on clean C4 and toxic 4chan text (see BENCHMARKS.md,
+    lm-data)."""
 
     gopher_repetition: bool = True
     """Gopher repeated lines/paragraphs/n-grams filter (datatrove defaults, as FineWeb)."""
@@ -164,7 +174,8 @@ class PIIConfig:
 @dataclass(kw_only=True)
 class DecontamConfig:
     eval_files: list[str] = field(default_factory=list)
-    """Evaluation sets: JSONL(.gz) with `fields`, CSV (first column), or .tar.gz of CSVs; empty: off."""
+    """Evaluation sets: JSONL(.gz) with `fields`, CSV (first column), or .tar.gz of CSVs;
+    empty: off."""
     fields: list[str] = field(default_factory=lambda: ["question", "text", "prompt", "goal"])
     """JSONL fields holding evaluation text (the first present is used)."""
     ngram: int = 13
@@ -195,7 +206,8 @@ class DedupConfig:
     sentence_span: int = 3
     """Sentences per compared span (C4: 3)."""
     sentence_min_words: int = 50
-    """A document with fewer words left after the cut is dropped (reason `too_few_words`); 0: never."""
+    """A document with fewer words left after the cut is dropped (reason `too_few_words`);
+    0: never."""
     sentence_min_sentences: int = 3
     """A document with fewer sentences left is dropped (reason `too_few_sentences`); 0: never."""
 
@@ -209,12 +221,17 @@ class DedupConfig:
 @dataclass(kw_only=True)
 class OutputConfig:
     dir: str = "lm-data-out"
-    """Run folder: output/, excluded/<filter>/, skipped/, logs/<stage>/stats.json, work/, report/."""
+    """Run folder: output/, excluded/<filter>/, skipped/, logs/<stage>/stats.json, work/,
+    report/."""
     format: Literal["jsonl", "parquet"] = "jsonl"
     """Kept documents as gzip JSONL or Parquet."""
 
     def __post_init__(self) -> None:
-        _check(self.format in OUTPUT_FORMATS, "output.format", f"{self.format!r} not in {OUTPUT_FORMATS}")
+        _check(
+            self.format in OUTPUT_FORMATS,
+            "output.format",
+            f"{self.format!r} not in {OUTPUT_FORMATS}",
+        )
         _check(bool(self.dir), "output.dir", "must not be empty")
 
 
@@ -229,7 +246,8 @@ class ExecutorConfig:
     skip_completed: bool = True
     """Rerun only tasks without a datatrove completion marker."""
     slurm: dict[str, Any] = field(default_factory=dict)
-    """Extra SlurmPipelineExecutor arguments (partition, time, cpus_per_task, mem_per_cpu_gb, ...)."""
+    """Extra SlurmPipelineExecutor arguments (partition, time, cpus_per_task, mem_per_cpu_gb,
+    ...)."""
     ray: dict[str, Any] = field(default_factory=dict)
     """Extra RayPipelineExecutor arguments (cpus_per_task, mem_per_cpu_gb, ...)."""
 

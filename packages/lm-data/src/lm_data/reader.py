@@ -132,7 +132,9 @@ class SkipAccounting:
     skipped_writer: DiskWriter | None = None
     _skip_out: tuple[DiskWriter, int] | None = None
 
-    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+    def run(
+        self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1
+    ) -> DocumentsPipeline:
         if self.skipped_writer is None:
             yield from super().run(data, rank, world_size)  # type: ignore[misc]
             return
@@ -143,8 +145,17 @@ class SkipAccounting:
     def _count(self) -> None:
         self.stat_update("records")  # type: ignore[attr-defined]
 
-    def _skip(self, reason: str, detail: str, filepath: str, index: int, *, doc_id: str | None = None,
-              text: str = "", **metadata: Any) -> None:
+    def _skip(
+        self,
+        reason: str,
+        detail: str,
+        filepath: str,
+        index: int,
+        *,
+        doc_id: str | None = None,
+        text: str = "",
+        **metadata: Any,
+    ) -> None:
         """Count record `index` of `filepath` as skipped for `reason` and keep it in `skipped/`."""
         self._count()
         self.stat_update("skipped", f"skipped_{reason}")  # type: ignore[attr-defined]
@@ -192,7 +203,9 @@ class RobustWarcReader(SkipAccounting, BaseDiskReader):
         self.max_record_bytes = max_record_bytes
         self._skip_out = None
 
-    def _skip_record(self, reason: str, detail: str, filepath: str, index: int, record=None) -> None:
+    def _skip_record(
+        self, reason: str, detail: str, filepath: str, index: int, record=None
+    ) -> None:
         headers = record.rec_headers if record is not None else None
         self._skip(
             reason, detail, filepath, index,
@@ -222,7 +235,12 @@ class RobustWarcReader(SkipAccounting, BaseDiskReader):
                     record = self._next(records, filepath, index)
                 except SkipRecord as s:
                     if pending is not None:  # its Content-Length ran past or short of its body
-                        self._skip_record("bad_content_length", f"{pending['metadata']['url']}: {s.detail}", filepath, index - 1)
+                        self._skip_record(
+                            "bad_content_length",
+                            f"{pending['metadata']['url']}: {s.detail}",
+                            filepath,
+                            index - 1,
+                        )
                     self._skip_record(s.reason, s.detail, filepath, index)
                     return
                 if pending is not None:
@@ -236,7 +254,12 @@ class RobustWarcReader(SkipAccounting, BaseDiskReader):
             if pending is not None:
                 yield self._emit(pending)
             if size - end > 4:  # a final gzip member cut short ends iteration silently
-                self._skip_record("truncated_tail", f"{size - end} bytes after the last full record", filepath, index)
+                self._skip_record(
+                    "truncated_tail",
+                    f"{size - end} bytes after the last full record",
+                    filepath,
+                    index,
+                )
 
     def _process(self, record, filepath: str, index: int) -> dict | None:
         try:
@@ -295,8 +318,8 @@ class _RecordChecks(SkipAccounting):
 
 
 class AccountedJsonlReader(_RecordChecks, JsonlReader):
-    """datatrove's `JsonlReader`, but a malformed line, a record without text or with empty text is a
-    counted skip kept in `skipped/` (its raw line as text, its 1-based `line`), not a log warning.
+    """datatrove's `JsonlReader`, but a malformed line, a record without text or with empty text is
+    a counted skip kept in `skipped/` (its raw line as text, its 1-based `line`), not a log warning.
 
     Blank lines hold no record and are not counted. A read error (corrupt gzip, invalid UTF-8) ends
     the file and is one `read_error` skip naming the line it stopped at.
@@ -304,7 +327,9 @@ class AccountedJsonlReader(_RecordChecks, JsonlReader):
 
     name = "📒 Accounted JSONL"
 
-    def __init__(self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(data_folder, **kwargs)
         self.skipped_writer = skipped_writer
 
@@ -320,9 +345,13 @@ class AccountedJsonlReader(_RecordChecks, JsonlReader):
                     try:
                         data = orjson.loads(line)
                     except orjson.JSONDecodeError as e:
-                        self._skip("malformed_json", str(e), filepath, index, text=line, line=index + 1)
+                        self._skip(
+                            "malformed_json", str(e), filepath, index, text=line, line=index + 1
+                        )
                         continue
-                    doc = self._document(data, filepath, index, lambda line=line: line, line=index + 1)
+                    doc = self._document(
+                        data, filepath, index, lambda line=line: line, line=index + 1
+                    )
                     if doc is not None:
                         yield doc
         except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
@@ -331,13 +360,15 @@ class AccountedJsonlReader(_RecordChecks, JsonlReader):
 
 
 class AccountedParquetReader(_RecordChecks, ParquetReader):
-    """datatrove's `ParquetReader`, but a row without text (missing column, null or empty) is a counted
-    skip kept in `skipped/` (the row as JSON), not dropped with a log warning. An unreadable file or
-    row group ends the file and is one `read_error` skip."""
+    """datatrove's `ParquetReader`, but a row without text (missing column, null or empty) is a
+    counted skip kept in `skipped/` (the row as JSON), not dropped with a log warning. An
+    unreadable file or row group ends the file and is one `read_error` skip."""
 
     name = "📒 Accounted Parquet"
 
-    def __init__(self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(data_folder, **kwargs)
         self.skipped_writer = skipped_writer
 
@@ -349,7 +380,11 @@ class AccountedParquetReader(_RecordChecks, ParquetReader):
         try:
             with self.data_folder.open(filepath, "rb") as f, pq.ParquetFile(f) as pqf:
                 names = pqf.schema_arrow.names
-                columns = None if self.read_metadata else [c for c in (self.text_key, self.id_key) if c in names]
+                columns = (
+                    None
+                    if self.read_metadata
+                    else [c for c in (self.text_key, self.id_key) if c in names]
+                )
                 for batch in pqf.iter_batches(batch_size=self.batch_size, columns=columns):
                     for row in batch.to_pylist():
                         raw = lambda row=row: json.dumps(row, ensure_ascii=False, default=str)  # noqa: E731

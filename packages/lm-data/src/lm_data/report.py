@@ -1,7 +1,8 @@
-"""The removal report of a finished run: `report/report.md`, `report/report.json`, `report/funnel.png`.
+"""The removal report of a finished run: `report/report.md`, `report/report.json`,
+`report/funnel.png`.
 
-Reads only the run folder (datatrove's `logs/<stage>/stats.json`, `output/`, `excluded/`, `skipped/`),
-so it works on runs made on any executor once the files are gathered.
+Reads only the run folder (datatrove's `logs/<stage>/stats.json`, `output/`, `excluded/`,
+`skipped/`), so it works on runs made on any executor once the files are gathered.
 """
 
 from __future__ import annotations
@@ -69,10 +70,14 @@ def _read_stats(path: Path) -> list[dict]:
 def _step_rows(run_dir: Path) -> tuple[Counter, list[dict]]:
     reader: Counter = Counter()  # summed over the readers of a run with several inputs
     rows: list[dict] = []
-    stage_dirs = [p for p in (run_dir / "logs").glob("*_*") if p.is_dir() and p.name.split("_")[0].isdigit()]
+    stage_dirs = [
+        p for p in (run_dir / "logs").glob("*_*") if p.is_dir() and p.name.split("_")[0].isdigit()
+    ]
     first = run_dir / "logs" / "0_filter" / "stats.json"
     if not first.is_file():
-        raise FileNotFoundError(f"{first} not found: not an lm-data run folder, or its first stage has not finished")
+        raise FileNotFoundError(
+            f"{first} not found: not an lm-data run folder, or its first stage has not finished"
+        )
     for stage in sorted(stage_dirs, key=lambda p: int(p.name.split("_")[0])):
         stats_file = stage / "stats.json"
         if not stats_file.is_file():
@@ -80,13 +85,19 @@ def _step_rows(run_dir: Path) -> tuple[Counter, list[dict]]:
         for step in _read_stats(stats_file):
             stats = {k: _value(v) for k, v in step["stats"].items()}
             folder = next((f for key, f in STEP_FOLDERS.items() if key in step["name"]), None)
-            if "READER" in step["name"] and stage.name.endswith("_filter") and stage.name.startswith("0_"):
+            if (
+                "READER" in step["name"]
+                and stage.name.endswith("_filter")
+                and stage.name.startswith("0_")
+            ):
                 reader.update(stats)
             if folder is None:
                 continue
             total = int(stats.get("total", 0))
             out = int(stats.get("forwarded", total - stats.get("dropped", 0)))
-            reasons = {k[len("dropped_"):]: int(v) for k, v in stats.items() if k.startswith("dropped_")}
+            reasons = {
+                k[len("dropped_") :]: int(v) for k, v in stats.items() if k.startswith("dropped_")
+            }
             rows.append({"filter": folder, "in": total, "out": out, "removed": total - out,
                          "share_removed": (total - out) / total if total else 0.0,
                          "top_reasons": Counter(reasons).most_common(3)})
@@ -99,7 +110,9 @@ def _examples(folder: Path, k: int = 3) -> list[str]:
     out = []
     for doc in iter_docs(folder):
         reason = doc.get("metadata", {}).get("filter_reason", "")
-        out.append(f"[{reason}] {_short(doc.get('text', ''))}" if reason else _short(doc.get("text", "")))
+        out.append(
+            f"[{reason}] {_short(doc.get('text', ''))}" if reason else _short(doc.get("text", ""))
+        )
         if len(out) == k:
             break
     return out
@@ -116,7 +129,9 @@ def collect(run_dir: str | Path) -> dict:
     for row in rows:
         row["examples"] = _examples(run_dir / "excluded" / row["filter"])
     output = list(iter_docs(run_dir / "output"))
-    excluded = {d.name: sum(1 for _ in iter_docs(d)) for d in sorted((run_dir / "excluded").glob("*"))}
+    excluded = {
+        d.name: sum(1 for _ in iter_docs(d)) for d in sorted((run_dir / "excluded").glob("*"))
+    }
     skipped = Counter(d["metadata"]["skip_reason"] for d in iter_docs(run_dir / "skipped"))
     clusters = Counter(int(d.get("metadata", {}).get("minhash_cluster_size", 1)) for d in output)
     return {
@@ -128,25 +143,39 @@ def collect(run_dir: str | Path) -> dict:
         "output": len(output),
         "accounted": len(output) + sum(excluded.values()) + sum(skipped.values()),
         "filters": rows,
-        "languages": dict(Counter(d.get("metadata", {}).get("language", "?") for d in output).most_common()),
+        "languages": dict(
+            Counter(d.get("metadata", {}).get("language", "?") for d in output).most_common()
+        ),
         "minhash_cluster_sizes": {str(k): v for k, v in sorted(clusters.items())},
         "sentence_dedup": next((row.pop("cuts") for row in rows if "cuts" in row), None),
     }
 
 
 def _markdown(r: dict) -> str:
-    lines = ["# lm-data run report", "",
-             f"Records read: **{r['records_read']}**; documents: {r['documents_read']}; "
-             f"kept: **{r['output']}**; excluded: {sum(r['excluded'].values())}; skipped: {sum(r['skipped'].values())}. "
-             f"Accounted for: {r['accounted']} of {r['records_read']}.", ""]
+    lines = [
+        "# lm-data run report",
+        "",
+        f"Records read: **{r['records_read']}**; documents: {r['documents_read']}; "
+        f"kept: **{r['output']}**; excluded: {sum(r['excluded'].values())}; "
+        f"skipped: {sum(r['skipped'].values())}. "
+        f"Accounted for: {r['accounted']} of {r['records_read']}.",
+        "",
+    ]
     if r["accounted"] != r["records_read"]:
-        lines += [f"**{r['records_read'] - r['accounted']} records are not accounted for** (neither kept, "
-                  "excluded nor skipped): a task may have failed or its files were removed; see logs/.", ""]
+        lines += [
+            f"**{r['records_read'] - r['accounted']} records are not accounted for** "
+            "(neither kept, excluded nor skipped): a task may have failed or its files were "
+            "removed; see logs/.",
+            "",
+        ]
     lines += ["## Skipped records", "", "| reason | records |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["skipped"].items()]
     if r["charset_recovered"]:
-        lines += ["", "Decoded despite a missing or wrong charset (kept, counted): "
-                  + ", ".join(f"{k[len('charset_'):]}: {v}" for k, v in r["charset_recovered"].items())]
+        lines += [
+            "",
+            "Decoded despite a missing or wrong charset (kept, counted): "
+            + ", ".join(f"{k[len('charset_') :]}: {v}" for k, v in r["charset_recovered"].items()),
+        ]
     lines += ["", "## Filters", "", "| filter | in | out | removed | share removed | top reasons |",
               "|---|---:|---:|---:|---:|---|"]
     for row in r["filters"]:
@@ -161,14 +190,25 @@ def _markdown(r: dict) -> str:
             lines.append("")
     lines += ["## Languages of kept documents", "", "| language | documents |", "|---|---:|"]
     lines += [f"| {k} | {v} |" for k, v in r["languages"].items()]
-    lines += ["", "## MinHash cluster sizes of kept documents", "", "| cluster size | kept documents |", "|---:|---:|"]
+    lines += [
+        "",
+        "## MinHash cluster sizes of kept documents",
+        "",
+        "| cluster size | kept documents |",
+        "|---:|---:|",
+    ]
     lines += [f"| {k} | {v} |" for k, v in r["minhash_cluster_sizes"].items()]
     if r["sentence_dedup"] is not None:
         c = r["sentence_dedup"]
-        lines += ["", "## Sentence dedup", "",
-                  f"Duplicated spans cut: {c['removed_spans']} ({c['removed_sentences']} sentences, "
-                  f"{c['removed_chars']} characters), including those of dropped documents; documents kept "
-                  f"shorter: {c['shortened']} (dropped ones are in the filter table above)."]
+        lines += [
+            "",
+            "## Sentence dedup",
+            "",
+            f"Duplicated spans cut: {c['removed_spans']} ({c['removed_sentences']} sentences, "
+            f"{c['removed_chars']} characters), including those of dropped documents; "
+            f"documents kept shorter: {c['shortened']} (dropped ones are in the filter table "
+            "above).",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -196,14 +236,17 @@ def _funnel_png(r: dict, path: Path) -> bool:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns report.md.
+    """Write `report/report.md`, `report.json` and `funnel.png` into the run folder; returns
+    report.md.
 
     Raises `FileNotFoundError` or `InputError` (a ValueError) naming the folder or file when
     `run_dir` is not a run.
     """
     r = collect(run_dir)
     if r["accounted"] != r["records_read"]:
-        logger.warning("%s: %d records read but %d accounted for", run_dir, r["records_read"], r["accounted"])
+        logger.warning(
+            "%s: %d records read but %d accounted for", run_dir, r["records_read"], r["accounted"]
+        )
     out = Path(run_dir) / "report"
     out.mkdir(exist_ok=True)
     (out / "report.json").write_text(json.dumps(r, indent=2, ensure_ascii=False))

@@ -184,7 +184,9 @@ def model_state(parts: list[nn.Module]) -> dict[str, Any]:
     return state
 
 
-def optimizer_state(parts: list[nn.Module], optimizers: list[torch.optim.Optimizer]) -> dict[str, Any]:
+def optimizer_state(
+    parts: list[nn.Module], optimizers: list[torch.optim.Optimizer]
+) -> dict[str, Any]:
     state: dict[str, Any] = {}
     for part, opt in zip(parts, optimizers, strict=True):
         state.update(get_optimizer_state_dict(part, opt, options=_OPTIM_OPTIONS))
@@ -232,7 +234,8 @@ class Checkpointer:
 
     def save(self, step: int, parts: list[nn.Module], optimizers: list[torch.optim.Optimizer],
              meta: dict[str, Any]) -> Path:
-        """Write this step's checkpoint (in the background with `async_save`); every rank calls it."""
+        """Write this step's checkpoint (in the background with `async_save`); every rank calls
+        it."""
         self.wait()
         final = self.directory / f"step-{step:06d}"
         tmp = self.directory / f"step-{step:06d}.tmp"

@@ -33,7 +33,9 @@ def _positive(obj: Any, *names: str) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}")
+            raise ValueError(
+                f"{type(obj).__name__}.{name} must be a positive integer, got {value!r}"
+            )
 
 
 @dataclass(kw_only=True)
@@ -47,7 +49,9 @@ class ModelSection:
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
-            raise ValueError(f"model.preset {self.preset!r} is unknown; choose one of {sorted(PRESETS)}")
+            raise ValueError(
+                f"model.preset {self.preset!r} is unknown; choose one of {sorted(PRESETS)}"
+            )
         model = self.build()
         # Keep the coerced values, so the resolved config.toml holds `false`, not "false".
         self.overrides = {k: getattr(model, k) for k in self.overrides}
@@ -270,7 +274,9 @@ class MetricsConfig:
         _positive(self, "log_interval", "val_batches")
         if self.val_interval < 0:
             raise ValueError(f"metrics.val_interval must be >= 0, got {self.val_interval!r}")
-        if self.peak_flops is not None and not (self.peak_flops > 0 and math.isfinite(self.peak_flops)):
+        if self.peak_flops is not None and not (
+            self.peak_flops > 0 and math.isfinite(self.peak_flops)
+        ):
             raise ValueError(f"metrics.peak_flops must be positive, got {self.peak_flops!r}")
 
 

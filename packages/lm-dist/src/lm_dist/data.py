@@ -42,7 +42,9 @@ class TokenShards:
         self.directory = Path(directory)
         manifest_path = self.directory / "manifest.json"
         if not manifest_path.is_file():
-            raise FileNotFoundError(f"{manifest_path} not found (is {self.directory} a token shard directory?)")
+            raise FileNotFoundError(
+                f"{manifest_path} not found (is {self.directory} a token shard directory?)"
+            )
         try:
             self.manifest: dict[str, Any] = json.loads(manifest_path.read_text())
         except json.JSONDecodeError as e:
@@ -53,15 +55,19 @@ class TokenShards:
             raise ValueError(f"{manifest_path}: missing field(s) {missing}")
         dtype = self.manifest["dtype"]
         if dtype not in _DTYPES:
-            raise ValueError(f"{manifest_path}: field 'dtype' is {dtype!r}; expected uint16 or uint32")
+            raise ValueError(
+                f"{manifest_path}: field 'dtype' is {dtype!r}; expected uint16 or uint32"
+            )
         self.dtype = np.dtype(_DTYPES[dtype]).newbyteorder("<")
         self.vocab_size = int(self.manifest["vocab_size"])
         self.eos_id = int(self.manifest["eos_id"])
         self.shards = self._read_shards()
         total = sum(s.num_tokens for s in self.shards)
         if total != self.manifest["num_tokens"]:
-            raise ValueError(f"{manifest_path}: field 'num_tokens' is {self.manifest['num_tokens']} "
-                             f"but the shards hold {total}")
+            raise ValueError(
+                f"{manifest_path}: field 'num_tokens' is {self.manifest['num_tokens']} "
+                f"but the shards hold {total}"
+            )
         self.num_tokens = total
         self._maps: list[np.memmap] | None = None
         self._offsets = np.cumsum([0] + [s.num_tokens for s in self.shards])

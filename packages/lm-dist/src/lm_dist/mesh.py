@@ -91,7 +91,9 @@ class Mesh:
     @property
     def dp_rank(self) -> int:
         """This rank's index among the ranks that read different data."""
-        return self.local_rank("dp_replicate") * self.parallel.dp_shard + self.local_rank("dp_shard")
+        return self.local_rank("dp_replicate") * self.parallel.dp_shard + self.local_rank(
+            "dp_shard"
+        )
 
 
 def build_mesh(parallel: ParallelConfig, device: torch.device) -> Mesh:

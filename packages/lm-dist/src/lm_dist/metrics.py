@@ -92,7 +92,9 @@ def peak_memory_gib(device: torch.device) -> float:
         return torch.cuda.max_memory_allocated(device) / 2**30
     try:
         status = Path("/proc/self/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+        kib = next(
+            int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")
+        )
         return kib / 2**20
     except (OSError, StopIteration):
         # ru_maxrss is KiB on Linux (bytes on macOS): resident peak of the whole process.
@@ -119,8 +121,16 @@ class MetricsLogger:
     Other ranks get a logger that does nothing, so the trainer calls it unconditionally.
     """
 
-    def __init__(self, cfg: MetricsConfig, run_dir: str | Path, *, enabled: bool,
-                 total_steps: int, start_step: int = 0, config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        cfg: MetricsConfig,
+        run_dir: str | Path,
+        *,
+        enabled: bool,
+        total_steps: int,
+        start_step: int = 0,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.cfg, self.enabled = cfg, enabled
         self.run_dir = Path(run_dir)
         self._file = None
@@ -184,7 +194,9 @@ def _init_tensorboard(run_dir: Path):
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
-        raise ImportError("metrics.tensorboard needs TensorBoard: pip install 'lm-dist[tensorboard]'") from e
+        raise ImportError(
+            "metrics.tensorboard needs TensorBoard: pip install 'lm-dist[tensorboard]'"
+        ) from e
     return SummaryWriter(log_dir=str(run_dir / "tensorboard"))
 
 

@@ -47,7 +47,11 @@ def apply_tp(model: nn.Module, tp_mesh: DeviceMesh, *, loss_parallel: bool) -> N
         )
     if top:
         parallelize_module(model, tp_mesh, top)
-    if model.config.tie_embeddings and model.tok_embeddings is not None and model.output is not None:
+    if (
+        model.config.tie_embeddings
+        and model.tok_embeddings is not None
+        and model.output is not None
+    ):
         # parallelize_module swaps each module's weight for its own DTensor, untying them.
         # Both plans shard the vocabulary dimension (Shard(0)) on the same mesh, so the
         # embedding's DTensor can serve as the head's weight: one parameter, one gradient.
@@ -81,7 +85,9 @@ def _check_tp_shapes(model: nn.Module, tp: int) -> None:
     config = model.config
     for name in ("n_heads", "n_kv_heads"):
         if getattr(config, name) % tp:
-            raise ValueError(f"parallel.tp {tp} must divide the model's {name} ({getattr(config, name)})")
+            raise ValueError(
+                f"parallel.tp {tp} must divide the model's {name} ({getattr(config, name)})"
+            )
     if config.hidden_dim % tp or config.vocab_size % tp:
         raise ValueError(f"parallel.tp {tp} must divide hidden_dim ({config.hidden_dim}) and "
                          f"vocab_size ({config.vocab_size})")

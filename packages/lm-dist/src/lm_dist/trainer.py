@@ -386,11 +386,15 @@ class _Pending:
                 continue
             run.bad_in_a_row += 1
             result.skipped_steps += 1
-            logger.warning("step %d: non-finite loss %s or grad norm %s; skipped", out.step, loss, norm)
+            logger.warning(
+                "step %d: non-finite loss %s or grad norm %s; skipped", out.step, loss, norm
+            )
             if run.bad_in_a_row >= run.cfg.train.max_bad_steps:
                 raise RuntimeError(
                     f"{run.bad_in_a_row} non-finite steps in a row (last at step {out.step}); "
-                    f"stopping. The last good checkpoint is {latest_checkpoint(run.checkpointer.directory)}")
+                    "stopping. The last good checkpoint is "
+                    f"{latest_checkpoint(run.checkpointer.directory)}"
+                )
         self.steps.clear()
 
 
@@ -437,12 +441,24 @@ class _Window:
 def _train(cfg: TrainConfig, on_step: Callable[[int], None] | None) -> TrainResult:
     run = _setup(cfg)
     result = TrainResult(start_step=run.step)
-    tokens_per_step = cfg.data.seq_len * cfg.data.batch_size * cfg.train.grad_accum * run.mesh.parallel.dp
+    tokens_per_step = (
+        cfg.data.seq_len * cfg.data.batch_size * cfg.train.grad_accum * run.mesh.parallel.dp
+    )
     world = dist.get_world_size() if dist.is_initialized() else 1
     flops_per_token = run.model_config.flops_per_token(cfg.data.seq_len)
-    peak = peak_flops(run.mesh.device, DTYPES[cfg.train.dtype], cfg.metrics.peak_flops) if run.rank0 else 1.0
-    metrics = MetricsLogger(cfg.metrics, cfg.run_dir, enabled=run.rank0, total_steps=cfg.train.steps,
-                            start_step=run.step, config=cfg.to_dict())
+    peak = (
+        peak_flops(run.mesh.device, DTYPES[cfg.train.dtype], cfg.metrics.peak_flops)
+        if run.rank0
+        else 1.0
+    )
+    metrics = MetricsLogger(
+        cfg.metrics,
+        cfg.run_dir,
+        enabled=run.rank0,
+        total_steps=cfg.train.steps,
+        start_step=run.step,
+        config=cfg.to_dict(),
+    )
     pending, window = _Pending(), _Window()
     try:
         while run.step < cfg.train.steps:

@@ -35,7 +35,8 @@ class RopeScaling:
             )
         if self.original_max_seq_len <= 0:
             raise ValueError(
-                f"rope_scaling.original_max_seq_len must be positive, got {self.original_max_seq_len}"
+                "rope_scaling.original_max_seq_len must be positive, "
+                f"got {self.original_max_seq_len}"
             )
 
 
@@ -148,7 +149,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a plain dict (a preset, TOML table or saved config), rejecting unknown keys."""
+        """Build from a plain dict (a preset, TOML table or saved config), rejecting unknown
+        keys."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:

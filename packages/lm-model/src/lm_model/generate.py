@@ -12,8 +12,14 @@ from lm_model.model import KVCache, Transformer
 logger = logging.getLogger(__name__)
 
 
-def sample_next(logits: torch.Tensor, *, temperature: float = 1.0, top_k: int | None = None,
-                top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+def sample_next(
+    logits: torch.Tensor,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Pick the next id from (batch, vocab) logits; temperature 0 is greedy (argmax)."""
     if temperature == 0:
         return logits.argmax(dim=-1)
@@ -74,8 +80,13 @@ def generate(
     limit = model.config.max_seq_len
     budget = min(max_new_tokens, limit - ids.shape[1])
     if budget < max_new_tokens:
-        logger.warning("prompt of %d tokens leaves room for only %d of %d new tokens (max_seq_len %d)",
-                       ids.shape[1], max(budget, 0), max_new_tokens, limit)
+        logger.warning(
+            "prompt of %d tokens leaves room for only %d of %d new tokens (max_seq_len %d)",
+            ids.shape[1],
+            max(budget, 0),
+            max_new_tokens,
+            limit,
+        )
     if budget <= 0:
         return
     stops = set(map(int, stop_ids))

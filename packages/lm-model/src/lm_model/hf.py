@@ -165,7 +165,9 @@ def from_hf_config(hf: dict[str, Any], *, source: str = "config.json") -> ModelC
             return config
         if _shape(to_hf_config(ours)) == _shape(to_hf_config(config)):
             return ours
-        logger.warning("%s: the lm_model entry disagrees with the model fields; ignoring it", source)
+        logger.warning(
+            "%s: the lm_model entry disagrees with the model fields; ignoring it", source
+        )
     return config
 
 
@@ -210,7 +212,10 @@ def _read_json(path: Path) -> Any:
 
 def _special_token_ids(tokenizer_dir: Path) -> dict[str, int | None]:
     """bos/eos/pad ids from tokenizer_config.json names and tokenizer.json's added tokens."""
-    config_path, tok_path = tokenizer_dir / "tokenizer_config.json", tokenizer_dir / "tokenizer.json"
+    config_path, tok_path = (
+        tokenizer_dir / "tokenizer_config.json",
+        tokenizer_dir / "tokenizer.json",
+    )
     if not config_path.is_file() or not tok_path.is_file():
         return {}
     tok_config = _read_json(config_path)
@@ -276,7 +281,11 @@ def _shard_paths(directory: Path, index: Path) -> list[Path]:
     for name in sorted(set(map(str, weight_map.values()))):
         path = directory / name
         # resolve() follows symlinks, so a link to a file elsewhere is refused too.
-        if Path(name).is_absolute() or ".." in Path(name).parts or not path.resolve().is_relative_to(root):
+        if (
+            Path(name).is_absolute()
+            or ".." in Path(name).parts
+            or not path.resolve().is_relative_to(root)
+        ):
             raise ValueError(f"{index}: shard {name!r} lies outside {directory}")
         if not path.is_file():
             raise FileNotFoundError(f"{index}: shard {name} not found in {directory}")
@@ -419,5 +428,7 @@ def verify_hf(model: Transformer, directory: str | Path, *, atol: float = 1e-5,
     model.train(was_training)
     diff = (ours - theirs).abs().max().item()
     if not diff <= atol:
-        raise ValueError(f"{directory}: transformers logits differ from ours by {diff:.3g} > {atol}")
+        raise ValueError(
+            f"{directory}: transformers logits differ from ours by {diff:.3g} > {atol}"
+        )
     return diff

@@ -68,7 +68,9 @@ class KVCache:
     def __init__(self, config: ModelConfig, *, batch_size: int, max_len: int,
                  dtype: torch.dtype, device: torch.device | str) -> None:
         if max_len > config.max_seq_len:
-            raise ValueError(f"max_len {max_len} exceeds the model's max_seq_len {config.max_seq_len}")
+            raise ValueError(
+                f"max_len {max_len} exceeds the model's max_seq_len {config.max_seq_len}"
+            )
         shape = (config.n_layers, batch_size, config.n_kv_heads, max_len, config.head_dim)
         self.k = torch.zeros(shape, dtype=dtype, device=device)
         self.v = torch.zeros(shape, dtype=dtype, device=device)
@@ -78,7 +80,9 @@ class KVCache:
     def max_len(self) -> int:
         return self.k.shape[3]
 
-    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def update(
+        self, layer: int, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write this step's (batch, kv_heads, seq, head_dim) keys/values; return all so far."""
         end = self.pos + k.shape[2]
         self.k[layer, :, :, self.pos:end] = k
@@ -104,7 +108,9 @@ class Attention(nn.Module):
     def init_weights(self, std: float, residual_std: float) -> None:
         for linear in (self.wq, self.wk, self.wv):
             nn.init.trunc_normal_(linear.weight, std=std, a=-3 * std, b=3 * std)
-        nn.init.trunc_normal_(self.wo.weight, std=residual_std, a=-3 * residual_std, b=3 * residual_std)
+        nn.init.trunc_normal_(
+            self.wo.weight, std=residual_std, a=-3 * residual_std, b=3 * residual_std
+        )
         for norm in (self.q_norm, self.k_norm):
             if norm is not None:
                 norm.reset_parameters()
@@ -132,7 +138,9 @@ class Attention(nn.Module):
         return self.wo(out.transpose(1, 2).reshape(bsz, seqlen, -1))
 
 
-def _causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int) -> torch.Tensor:
+def _causal_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: int
+) -> torch.Tensor:
     """SDPA where query i sits at absolute position start + i and keys cover 0..start+len(q)."""
     # Grouped-query attention inside SDPA: measured 28% faster on CPU (fp32 and bf16) than
     # expanding k/v to every query head first, and it works on tensor-parallel local heads.
@@ -249,7 +257,8 @@ class Transformer(nn.Module):
         start = 0 if cache is None else cache.pos
         if start + seqlen > self.config.max_seq_len:
             raise ValueError(
-                f"sequence of {start + seqlen} positions exceeds max_seq_len {self.config.max_seq_len}"
+                f"sequence of {start + seqlen} positions exceeds "
+                f"max_seq_len {self.config.max_seq_len}"
             )
         h = self.tok_embeddings(tokens) if self.tok_embeddings is not None else tokens
         cos, sin = self.rope_cache[start:].unbind(1)

@@ -63,7 +63,9 @@ class TokenizerConfig:
 
         floor = 256 + len(SPECIAL_TOKENS) + len(self.extra_special_tokens)
         if self.vocab_size <= floor:
-            raise ConfigError(f"vocab_size: {self.vocab_size} leaves no room for merges (must be > {floor})")
+            raise ConfigError(
+                f"vocab_size: {self.vocab_size} leaves no room for merges (must be > {floor})"
+            )
         if self.vocab_size > 2**32 - 1:
             raise ConfigError(f"vocab_size: {self.vocab_size} does not fit uint32 token ids")
         if self.min_frequency < 1:
@@ -72,7 +74,9 @@ class TokenizerConfig:
             raise ConfigError(f"model_max_length: must be >= 1, got {self.model_max_length}")
         clash = set(self.extra_special_tokens) & set(SPECIAL_TOKENS)
         if clash or len(set(self.extra_special_tokens)) != len(self.extra_special_tokens):
-            raise ConfigError(f"extra_special_tokens: duplicates or clashes with built-ins: {sorted(clash)}")
+            raise ConfigError(
+                f"extra_special_tokens: duplicates or clashes with built-ins: {sorted(clash)}"
+            )
         if any(not t for t in self.extra_special_tokens):
             raise ConfigError("extra_special_tokens: empty token")
 
@@ -84,7 +88,8 @@ class TokenizerTrainConfig:
     inputs: tuple[Path, ...]
     """Training files: plain text (.txt/.md), JSONL (.jsonl/.json, optionally .gz) or Parquet."""
     output: Path
-    """Tokenizer directory to write (tokenizer.json, tokenizer_config.json, special_tokens_map.json)."""
+    """Tokenizer directory to write (tokenizer.json, tokenizer_config.json,
+    special_tokens_map.json)."""
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     """The tokenizer to train."""
     text_field: str = "text"
@@ -110,7 +115,8 @@ class EncodeConfig:
     """`lm-tok encode`: documents to token shards, in parallel, with a manifest."""
 
     tokenizer: Path
-    """Tokenizer directory written by `lm-tok train` (or any with a byte-level BPE tokenizer.json)."""
+    """Tokenizer directory written by `lm-tok train` (or any with a byte-level BPE
+    tokenizer.json)."""
     inputs: tuple[Path, ...]
     """Document files: JSONL (one document per line), Parquet (one per row), text (one per file)."""
     output: Path
@@ -162,7 +168,8 @@ class StudyConfig:
     vocab_sizes: tuple[int, ...] = (4096, 8192, 16384, 32768)
     """Vocabulary sizes to compare."""
     holdout_every: int = 10
-    """Without `heldout` files, documents i with i % holdout_every == holdout_every - 1 are held out."""
+    """Without `heldout` files, documents i with i % holdout_every == holdout_every - 1 are held
+    out."""
     min_frequency: int = 2
     """As in TokenizerConfig."""
     nfc: bool = False
@@ -190,7 +197,9 @@ class StudyConfig:
         for v in self.vocab_sizes:  # the same checks as a real tokenizer, before any training
             TokenizerConfig(vocab_size=v, min_frequency=self.min_frequency, nfc=self.nfc)
         if not self.heldout and self.holdout_every < 2:
-            raise ConfigError(f"holdout_every: must be >= 2 without heldout files, got {self.holdout_every}")
+            raise ConfigError(
+                f"holdout_every: must be >= 2 without heldout files, got {self.holdout_every}"
+            )
 
 
 @dataclass(kw_only=True)

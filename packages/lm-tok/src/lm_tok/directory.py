@@ -55,14 +55,18 @@ def generation_config(tokenizer: Tokenizer) -> dict:
             "pad_token_id": ids[PAD]}
 
 
-def save_tokenizer(tokenizer: Tokenizer, directory: str | Path, config: TokenizerConfig | None = None) -> Path:
+def save_tokenizer(
+    tokenizer: Tokenizer, directory: str | Path, config: TokenizerConfig | None = None
+) -> Path:
     """Write `tokenizer` as a directory that transformers and `tokenizers` both load."""
     cfg = config or TokenizerConfig(vocab_size=max(tokenizer.get_vocab_size(), 300))
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     for t in SPECIAL_TOKENS:
         if tokenizer.token_to_id(t) is None:
-            raise InputError(f"tokenizer: special token {t} is missing; train with lm_tok.train_tokenizer")
+            raise InputError(
+                f"tokenizer: special token {t} is missing; train with lm_tok.train_tokenizer"
+            )
     tokenizer.save(str(d / TOKENIZER_JSON))
     tc = tokenizer_config(cfg)
     (d / TOKENIZER_CONFIG_JSON).write_text(json.dumps(tc, indent=2, ensure_ascii=False) + "\n")
@@ -77,7 +81,9 @@ def tokenizer_json_path(directory: str | Path) -> Path:
     """`directory/tokenizer.json`, or FileNotFoundError naming it."""
     p = Path(directory) / TOKENIZER_JSON
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: not found (is {directory} a tokenizer directory from `lm-tok train`?)")
+        raise FileNotFoundError(
+            f"{p}: not found (is {directory} a tokenizer directory from `lm-tok train`?)"
+        )
     return p
 
 

@@ -16,7 +16,9 @@ def pretokens(directory: str | Path, text: str) -> list[str]:
     return [norm[a:b] for _, (a, b) in tok.pre_tokenizer.pre_tokenize_str(norm)]
 
 
-def tokens(directory: str | Path, text: str, backend: str = "tokenizers") -> list[tuple[int, bytes]]:
+def tokens(
+    directory: str | Path, text: str, backend: str = "tokenizers"
+) -> list[tuple[int, bytes]]:
     """(id, bytes) of each token of `text`."""
     if backend == "tiktoken":
         enc = FastEncoder.from_dir(directory)
@@ -33,7 +35,10 @@ def explain(directory: str | Path, text: str, backend: str = "tokenizers") -> st
     """A printable account of `text`'s pre-tokens and tokens."""
     pre = pretokens(directory, text)
     toks = tokens(directory, text, backend)
-    lines = [f"{len(text.encode('utf-8'))} bytes, {len(pre)} pre-tokens, {len(toks)} tokens ({backend})",
-             "pre-tokens: " + " | ".join(repr(p) for p in pre), "tokens:"]
+    lines = [
+        f"{len(text.encode('utf-8'))} bytes, {len(pre)} pre-tokens, {len(toks)} tokens ({backend})",
+        "pre-tokens: " + " | ".join(repr(p) for p in pre),
+        "tokens:",
+    ]
     lines += [f"  {i:>7}  {b.decode('utf-8', 'backslashreplace')!r}" for i, b in toks]
     return "\n".join(lines)

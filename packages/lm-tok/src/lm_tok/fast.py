@@ -25,7 +25,11 @@ from lm_tok.pretokenize import split_pattern_of
 @cache
 def byte_decoder() -> dict[str, int]:
     """GPT-2's printable stand-in character for each byte, inverted (what ByteLevel writes)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     chars, extra = {}, 0
     for b in range(256):
         if b in printable:
@@ -49,19 +53,27 @@ def mergeable_ranks(tj: dict) -> dict[bytes, int]:
     specials = {t["content"] for t in tj.get("added_tokens", [])}
     dec = byte_decoder()
     try:
-        ranks = {bytes(dec[c] for c in tok): i for tok, i in model["vocab"].items() if tok not in specials}
+        ranks = {
+            bytes(dec[c] for c in tok): i
+            for tok, i in model["vocab"].items()
+            if tok not in specials
+        }
     except KeyError as e:
         raise ValueError(f"model.vocab: token with a non-byte-level character {e}") from e
     if len(ranks) != len(model["vocab"]) - len(specials & set(model["vocab"])):
         raise ValueError("model.vocab: two tokens map to the same bytes")
     if any(bytes([b]) not in ranks for b in range(256)):
-        raise ValueError("model.vocab: not every byte has a token (train with the ByteLevel alphabet)")
+        raise ValueError(
+            "model.vocab: not every byte has a token (train with the ByteLevel alphabet)"
+        )
     last = max(ranks[bytes([b])] for b in range(256))
     vocab = model["vocab"]
     for a, b in _merge_pairs(model):
         merged = vocab.get(a + b)
         if merged is None or merged <= max(last, vocab[a], vocab[b]):
-            raise ValueError(f"model.merges: merge {a!r}+{b!r} is out of id order; tiktoken would differ")
+            raise ValueError(
+                f"model.merges: merge {a!r}+{b!r} is out of id order; tiktoken would differ"
+            )
         last = merged
     return ranks
 
@@ -86,7 +98,9 @@ class FastEncoder:
             special_tokens=special,
         )
         self.special_tokens = special
-        self.vocab_size = len(tokenizer_json["model"]["vocab"]) + len(set(special) - set(tokenizer_json["model"]["vocab"]))
+        self.vocab_size = len(tokenizer_json["model"]["vocab"]) + len(
+            set(special) - set(tokenizer_json["model"]["vocab"])
+        )
 
     @classmethod
     def from_dir(cls, directory: str | Path) -> FastEncoder:
@@ -106,7 +120,9 @@ class FastEncoder:
 
     def encode_to_numpy(self, text: str) -> np.ndarray:
         """uint32 ids without building a Python list (the shard encoder's hot path)."""
-        return self.encoding.encode_to_numpy(self._norm(text), allowed_special=set(), disallowed_special=())
+        return self.encoding.encode_to_numpy(
+            self._norm(text), allowed_special=set(), disallowed_special=()
+        )
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         # A plain loop: tiktoken's threaded batch call loses on many short texts

@@ -40,7 +40,9 @@ def split_pattern_of(tokenizer_json: dict) -> str:
     splits = [s for s in steps if s.get("type") == "Split"]
     levels = [s for s in steps if s.get("type") == "ByteLevel"]
     if len(splits) != 1 or len(levels) != 1 or levels[0].get("use_regex", True):
-        raise ValueError("pre_tokenizer: expected Sequence[Split(regex), ByteLevel(use_regex=false)]")
+        raise ValueError(
+            "pre_tokenizer: expected Sequence[Split(regex), ByteLevel(use_regex=false)]"
+        )
     split = splits[0]
     if split.get("behavior") != "Isolated" or split.get("invert"):
         raise ValueError("pre_tokenizer: the Split step must be behavior=Isolated, invert=false")

@@ -5,7 +5,8 @@ A shard directory holds, for i = 0, 1, ...:
     tokens_{i:05d}.ds           the token ids, little-endian uint16 (vocab <= 65536) or uint32
     tokens_{i:05d}.ds.index     the end offset (in tokens, exclusive) of every document, uint64 LE
     tokens_{i:05d}.ds.metadata  datatrove's text note: "<tokenizer>|<bytes per token>", token count
-    manifest.json               dtype, ids of bos/eos/pad, counts, shard list, tokenizer hash, sources
+    manifest.json               dtype, ids of bos/eos/pad, counts, shard list, tokenizer hash,
+                                sources
     skipped.jsonl               (only if any) every record that was not encoded, with its reason
 
 Each document is [bos] + ids + [eos]. manifest.json is written last: its presence means
@@ -48,8 +49,15 @@ def token_dtype(vocab_size: int) -> np.dtype:
 class ShardWriter:
     """Appends whole documents to .ds files, starting a new file past `max_tokens`."""
 
-    def __init__(self, directory: Path, dtype: np.dtype, max_tokens: int, tokenizer_name: str) -> None:
-        self.dir, self.dtype, self.max_tokens, self.name = directory, dtype, max_tokens, tokenizer_name
+    def __init__(
+        self, directory: Path, dtype: np.dtype, max_tokens: int, tokenizer_name: str
+    ) -> None:
+        self.dir, self.dtype, self.max_tokens, self.name = (
+            directory,
+            dtype,
+            max_tokens,
+            tokenizer_name,
+        )
         self.shards: list[dict] = []
         self._file = None
         self._ends: list[np.ndarray] = []
@@ -57,8 +65,15 @@ class ShardWriter:
 
     def _open(self) -> None:
         path = f"tokens_{len(self.shards):05d}.ds"
-        self.shards.append({"path": path, "index": path + ".index", "num_tokens": 0, "num_documents": 0,
-                            "max_token_id": -1})
+        self.shards.append(
+            {
+                "path": path,
+                "index": path + ".index",
+                "num_tokens": 0,
+                "num_documents": 0,
+                "max_token_id": -1,
+            }
+        )
         self._file = (self.dir / path).open("wb")
         self._ends, self._count = [], 0
 
@@ -193,7 +208,9 @@ class _Sources:
             self._entry(str(p))
 
     def _entry(self, path: str) -> dict:
-        return self.files.setdefault(path, {"path": path, "num_documents": 0, "num_bytes": 0, "skipped": 0})
+        return self.files.setdefault(
+            path, {"path": path, "num_documents": 0, "num_bytes": 0, "skipped": 0}
+        )
 
     def add(self, piece: Piece, res: _Encoded) -> None:
         """Count a piece's documents; number its skipped records within the whole file."""
@@ -239,7 +256,8 @@ def _prepare_output(out: Path) -> None:
 
 
 def encode_corpus(cfg: EncodeConfig) -> dict:
-    """Encode every document of `cfg.inputs` into shards under `cfg.output`; returns the manifest."""
+    """Encode every document of `cfg.inputs` into shards under `cfg.output`; returns the
+    manifest."""
     check_inputs(cfg.inputs, "inputs")
     tok = load_tokenizer(cfg.tokenizer)  # fails on a bad tokenizer before any output exists
     vocab = tok.get_vocab_size(with_added_tokens=True)
@@ -247,7 +265,9 @@ def encode_corpus(cfg: EncodeConfig) -> dict:
     dtype = token_dtype(vocab)
     job = _Job(tokenizer=str(cfg.tokenizer), backend=cfg.backend, text_field=cfg.text_field,
                bos=ids[BOS] if cfg.add_bos else None, eos=ids[EOS], dtype=dtype)
-    encoder = _build_encoder(job.tokenizer, job.backend)  # fails on a bad tokenizer.json before any output
+    encoder = _build_encoder(
+        job.tokenizer, job.backend
+    )  # fails on a bad tokenizer.json before any output
     _prepare_output(cfg.output)
     writer = ShardWriter(cfg.output, dtype, cfg.shard_max_tokens, str(cfg.tokenizer))
     sources, t0, total_bytes = _Sources(cfg.inputs), time.perf_counter(), 0
@@ -255,12 +275,16 @@ def encode_corpus(cfg: EncodeConfig) -> dict:
         pool = None
         if cfg.num_workers > 1:
             method = _start_method()
-            inherited = encoder if method == "fork" else None  # a forked child shares it, spawn rebuilds
+            inherited = (
+                encoder if method == "fork" else None
+            )  # a forked child shares it, spawn rebuilds
             ctx = mp.get_context(method)
             pool = stack.enter_context(ctx.Pool(cfg.num_workers, _init_worker, (job, inherited)))
         else:
             _use(job, encoder)
-        bar = stack.enter_context(tqdm(desc="encode", unit="B", unit_scale=True, disable=not cfg.progress))
+        bar = stack.enter_context(
+            tqdm(desc="encode", unit="B", unit_scale=True, disable=not cfg.progress)
+        )
         for piece, res in _encoded(cfg, pool):
             writer.write(res.tokens, res.lengths)
             sources.add(piece, res)
@@ -291,7 +315,9 @@ def encode_corpus(cfg: EncodeConfig) -> dict:
     }
     if sources.skipped:
         with (cfg.output / "skipped.jsonl").open("w") as f:
-            f.writelines(json.dumps(s.as_dict(), ensure_ascii=False) + "\n" for s in sources.skipped.records)
+            f.writelines(
+                json.dumps(s.as_dict(), ensure_ascii=False) + "\n" for s in sources.skipped.records
+            )
         log.warning("%s (all in %s)", sources.skipped.summary(), cfg.output / "skipped.jsonl")
     (cfg.output / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
@@ -304,7 +330,9 @@ def read_manifest(directory: str | Path) -> dict:
     """The manifest of a complete shard directory; FileNotFoundError names the missing file."""
     p = Path(directory) / MANIFEST
     if not p.is_file():
-        raise FileNotFoundError(f"{p}: not found (not a shard directory, or encoding did not finish)")
+        raise FileNotFoundError(
+            f"{p}: not found (not a shard directory, or encoding did not finish)"
+        )
     return json.loads(p.read_text())
 
 
@@ -315,8 +343,13 @@ class ShardSet:
         self.dir = Path(directory)
         self.manifest = read_manifest(self.dir)
         dtype = np.dtype(self.manifest["dtype"]).newbyteorder("<")
-        self.tokens = [np.memmap(self.dir / s["path"], dtype=dtype, mode="r") for s in self.manifest["shards"]]
-        self.ends = [np.fromfile(self.dir / (s["path"] + ".index"), dtype="<u8") for s in self.manifest["shards"]]
+        self.tokens = [
+            np.memmap(self.dir / s["path"], dtype=dtype, mode="r") for s in self.manifest["shards"]
+        ]
+        self.ends = [
+            np.fromfile(self.dir / (s["path"] + ".index"), dtype="<u8")
+            for s in self.manifest["shards"]
+        ]
 
     def __len__(self) -> int:
         return self.manifest["num_documents"]

@@ -114,21 +114,27 @@ def _text(path: Path, whole: bool) -> Iterator[Record | Skipped]:
             if buf:
                 yield Record("".join(buf), name, line)
         except UnicodeDecodeError as e:
-            raise InputError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a block)") from e
+            raise InputError(
+                f"{path}: not UTF-8 text ({e.reason} at byte {e.start} of a block)"
+            ) from e
 
 
 def _parquet_file(path: Path, field: str):
     try:
         import pyarrow.parquet as pq
     except ImportError as e:
-        raise ImportError("reading Parquet needs the 'parquet' extra: pip install 'lm-tok[parquet]'") from e
+        raise ImportError(
+            "reading Parquet needs the 'parquet' extra: pip install 'lm-tok[parquet]'"
+        ) from e
     pf = pq.ParquetFile(path)
     if field not in pf.schema_arrow.names:
         raise InputError(f"{path}: no column {field!r} (columns: {pf.schema_arrow.names})")
     return pf
 
 
-def _parquet_rows(texts: Iterable[object], name: str, field: str, first: int = 0) -> Iterator[Record | Skipped]:
+def _parquet_rows(
+    texts: Iterable[object], name: str, field: str, first: int = 0
+) -> Iterator[Record | Skipped]:
     for row, text in enumerate(texts, start=first):
         why = "null text" if text is None else _check_text(text, field)
         yield Skipped(name, row, why) if why else Record(text, name, row)
@@ -155,7 +161,9 @@ def _errors_name(path: Path) -> Iterator[None]:
         raise InputError(f"{path}: cannot read: {e}") from e
 
 
-def read_records(path: Path, field: str = "text", *, whole_text_files: bool = True) -> Iterator[Record | Skipped]:
+def read_records(
+    path: Path, field: str = "text", *, whole_text_files: bool = True
+) -> Iterator[Record | Skipped]:
     """Documents of one file, streamed. A text file is one document unless `whole_text_files`
     is False (training), where it comes in pieces of about TEXT_CHUNK_CHARS characters."""
     path = Path(path)
@@ -244,7 +252,12 @@ def read_piece(piece: Piece, field: str) -> tuple[int, Iterator[Record | Skipped
         if piece.kind == "text":
             return 1, iter(list(_text(path, True)))  # read here, where errors name the file
         if piece.kind == "parquet":
-            texts = _parquet_file(path, field).read_row_group(piece.start, columns=[field]).column(0).to_pylist()
+            texts = (
+                _parquet_file(path, field)
+                .read_row_group(piece.start, columns=[field])
+                .column(0)
+                .to_pylist()
+            )
             return len(texts), _parquet_rows(texts, piece.path, field)
         data = piece.data
         if data is None:
@@ -277,7 +290,9 @@ class SkipLog:
         return f"skipped {len(self)} records: {head}{more}"
 
 
-def iter_texts(paths: tuple[Path, ...], field: str, skipped: SkipLog, *, whole_text_files: bool) -> Iterator[str]:
+def iter_texts(
+    paths: tuple[Path, ...], field: str, skipped: SkipLog, *, whole_text_files: bool
+) -> Iterator[str]:
     """The texts of all files in order; unusable records go to `skipped`."""
     for p in paths:
         for r in read_records(p, field, whole_text_files=whole_text_files):

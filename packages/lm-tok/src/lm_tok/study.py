@@ -32,7 +32,9 @@ def _split(cfg: StudyConfig, heldout: bool, skipped: SkipLog) -> Iterator[str]:
                               whole_text_files=heldout)
         return
     k = cfg.holdout_every
-    for i, text in enumerate(iter_texts(cfg.inputs, cfg.text_field, skipped, whole_text_files=False)):
+    for i, text in enumerate(
+        iter_texts(cfg.inputs, cfg.text_field, skipped, whole_text_files=False)
+    ):
         if (i % k == k - 1) == heldout:
             yield text
 
@@ -60,7 +62,10 @@ def measure(encoder: FastEncoder, texts: Iterator[str], vocab_size: int) -> dict
 
 def table(rows: list[dict]) -> str:
     """The study as a Markdown table."""
-    lines = ["| vocab size | bytes/token | tokens/word | vocab used | train s |", "|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| vocab size | bytes/token | tokens/word | vocab used | train s |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     lines += [
         f"| {r['vocab_size']} | {r['bytes_per_token']:.3f} | {r['tokens_per_word']:.3f} "
         f"| {100 * r['vocab_used']:.1f}% | {r['train_seconds']:.1f} |"
@@ -77,7 +82,9 @@ def plot(rows: list[dict], path: Path) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        raise ImportError("the study plot needs the 'plot' extra: pip install 'lm-tok[plot]'") from e
+        raise ImportError(
+            "the study plot needs the 'plot' extra: pip install 'lm-tok[plot]'"
+        ) from e
     sizes = [r["vocab_size"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(sizes, [r["bytes_per_token"] for r in rows], "o-", label="bytes/token (held-out)")
@@ -85,7 +92,13 @@ def plot(rows: list[dict], path: Path) -> None:
     ax.set_xlabel("vocabulary size")
     ax.set_ylabel("bytes per token")
     ax2 = ax.twinx()
-    ax2.plot(sizes, [100 * r["vocab_used"] for r in rows], "s--", color="tab:orange", label="vocab used (%)")
+    ax2.plot(
+        sizes,
+        [100 * r["vocab_used"] for r in rows],
+        "s--",
+        color="tab:orange",
+        label="vocab used (%)",
+    )
     ax2.set_ylabel("vocabulary used on held-out (%)")
     fig.legend(loc="lower center", ncols=2, fontsize="small")
     fig.tight_layout(rect=(0, 0.06, 1, 1))
@@ -103,19 +116,32 @@ def run_study(cfg: StudyConfig) -> list[dict]:
     for size in cfg.vocab_sizes:
         tcfg = TokenizerConfig(vocab_size=size, min_frequency=cfg.min_frequency, nfc=cfg.nfc)
         t0 = time.perf_counter()
-        tok = train_tokenizer(_split(cfg, False, skipped), tcfg, max_bytes=cfg.max_bytes, progress=cfg.progress)
+        tok = train_tokenizer(
+            _split(cfg, False, skipped), tcfg, max_bytes=cfg.max_bytes, progress=cfg.progress
+        )
         seconds = time.perf_counter() - t0
         d = save_tokenizer(tok, cfg.output / f"tok-{size}", tcfg)
-        row = {"vocab_size": size, "trained_vocab_size": tok.get_vocab_size(), "train_seconds": seconds}
+        row = {
+            "vocab_size": size,
+            "trained_vocab_size": tok.get_vocab_size(),
+            "train_seconds": seconds,
+        }
         row |= measure(FastEncoder.from_dir(d), _split(cfg, True, skipped), tok.get_vocab_size())
-        log.info("vocab %d: %.3f bytes/token, %.3f tokens/word", size, row["bytes_per_token"], row["tokens_per_word"])
+        log.info(
+            "vocab %d: %.3f bytes/token, %.3f tokens/word",
+            size,
+            row["bytes_per_token"],
+            row["tokens_per_word"],
+        )
         rows.append(row)
     if skipped:
         log.warning(skipped.summary())
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     config["inputs"] = [str(p) for p in cfg.inputs]
     config["heldout"] = [str(p) for p in cfg.heldout]
-    (cfg.output / "study.json").write_text(json.dumps({"config": config, "rows": rows}, indent=2) + "\n")
+    (cfg.output / "study.json").write_text(
+        json.dumps({"config": config, "rows": rows}, indent=2) + "\n"
+    )
     (cfg.output / "study.md").write_text(table(rows))
     if cfg.plot:
         plot(rows, cfg.output / "study.png")

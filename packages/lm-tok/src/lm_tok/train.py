@@ -87,7 +87,9 @@ def train_tokenizer(
     tok = empty_tokenizer(cfg)
     bar = tqdm(desc="read", unit="B", unit_scale=True, disable=not progress)
     with bar:
-        tok.train_from_iterator(_capped(texts, max_bytes, bar), trainer=bpe_trainer(cfg, progress=progress))
+        tok.train_from_iterator(
+            _capped(texts, max_bytes, bar), trainer=bpe_trainer(cfg, progress=progress)
+        )
     if skipped:
         log.warning(skipped.summary())
     got = tok.get_vocab_size()
