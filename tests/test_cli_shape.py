@@ -9,18 +9,15 @@ the same malformed override is the same one-line error, exit status 2. The CLIs 
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
-import inspect
-import itertools
 import re
-import textwrap
 import typing
 from collections.abc import Callable, Iterator
-from functools import cache
 
 import pytest
+
+from lm_core.cli import field_docs
 
 # (prog, command, the module whose `main(argv)` is the console script).
 COMMANDS: list[tuple[str, str, str]] = [
@@ -51,24 +48,6 @@ def _cli(module: str) -> tuple[Callable[[list[str]], int], dict]:
     return mod.main, mod.COMMANDS
 
 
-@cache
-def _docstrings(cls: type) -> dict[str, str]:
-    """Attribute docstrings (the string right after a field) of `cls` and its bases."""
-    docs: dict[str, str] = {}
-    for klass in reversed(cls.__mro__[:-1]):
-        try:
-            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
-        except (OSError, TypeError):
-            continue
-        body = tree.body[0].body
-        for node, after in itertools.pairwise(body):
-            if (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
-                    and isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant)
-                    and isinstance(after.value.value, str)):
-                docs[node.target.id] = inspect.cleandoc(after.value.value)
-    return docs
-
-
 def _fields(cls: type, prefix: str = "") -> Iterator[tuple[str, str]]:
     """(dotted flag name, first docstring line) of every leaf field, nested configs walked."""
     hints = typing.get_type_hints(cls)
@@ -81,7 +60,7 @@ def _fields(cls: type, prefix: str = "") -> Iterator[tuple[str, str]]:
         if nested:
             yield from _fields(nested[0], f"{prefix}{f.name}.")
         else:
-            doc = _docstrings(cls).get(f.name, "")
+            doc = field_docs(cls).get(f.name, "")
             assert doc, f"{cls.__name__}.{f.name} has no docstring"
             yield f"--{prefix}{f.name}", doc.splitlines()[0]
 

@@ -232,6 +232,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Minutes: the CI end-to-end test. Every stage runs, on a sliver of the data.
     "micro": {
         "corpus": {"max_book_chars": 60_000},
+        # No page takes a second on a quiet machine; a loaded CI box must not drop one either,
+        # or the e2e test's pinned shard hashes and losses would change with the load.
+        "data": {"extract": {"timeout": 30.0}},
         "tokenizer": {"tokenizer": {"vocab_size": 512}},
         "encode": {"workers": 1},
         "pretrain": {"model": {"preset": "debug"}, "train": {"steps": 30},

@@ -30,7 +30,7 @@ from typing import Any
 
 import tyro
 
-from lm_core.config import load
+from lm_core.config import field_default, load
 from lm_core.errors import ConfigError, InputError
 
 _HELP = ("-h", "--help")
@@ -159,11 +159,11 @@ def _tables_help(cls: type, default: Any, shown: str) -> str:
 def _leaf_fields(cls: type, obj: Any, prefix: str = "") -> Iterator[tuple[str, str, Any]]:
     """(flag, docstring, current value) of every field that is not a nested config."""
     hints = typing.get_type_hints(cls)
-    docs = _field_docs(cls)
+    docs = field_docs(cls)
     for f in dataclasses.fields(cls):
         if not f.init:
             continue
-        value = getattr(obj, f.name, None) if obj is not None else _field_default(f)
+        value = getattr(obj, f.name, None) if obj is not None else field_default(f)
         nested = [t for t in typing.get_args(hints[f.name]) or [hints[f.name]]
                   if dataclasses.is_dataclass(t) and isinstance(t, type)]
         if nested:
@@ -172,16 +172,8 @@ def _leaf_fields(cls: type, obj: Any, prefix: str = "") -> Iterator[tuple[str, s
             yield f"--{prefix}{f.name}", docs.get(f.name, ""), value
 
 
-def _field_default(f: dataclasses.Field) -> Any:
-    if f.default is not dataclasses.MISSING:
-        return f.default
-    if f.default_factory is not dataclasses.MISSING:
-        return f.default_factory()
-    return None
-
-
 @functools.cache
-def _field_docs(cls: type) -> dict[str, str]:
+def field_docs(cls: type) -> dict[str, str]:
     """The docstring under each field of `cls` (and of its bases), as tyro reads them."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__[:-1]):

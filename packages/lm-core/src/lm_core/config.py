@@ -218,7 +218,7 @@ def _plain(value: Any) -> Any:
                 continue
             if item is not None:
                 out[f.name] = _plain(item)
-            elif _default(f) is not None and _spells_none(_hints(type(value))[f.name]):
+            elif field_default(f) is not None and _spells_none(_hints(type(value))[f.name]):
                 out[f.name] = NONE  # None where the default is not: it must be written down
         return out
     if isinstance(value, Mapping):
@@ -230,7 +230,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _default(f: dataclasses.Field) -> Any:
+def field_default(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value (its factory called), or None when it has none."""
     if f.default is not dataclasses.MISSING:
         return f.default
     if f.default_factory is not dataclasses.MISSING:

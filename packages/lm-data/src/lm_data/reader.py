@@ -287,6 +287,12 @@ class _RecordChecks(SkipAccounting):
 
     text_key: str
 
+    def __init__(
+        self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(data_folder, **kwargs)  # datatrove's JsonlReader or ParquetReader
+        self.skipped_writer = skipped_writer
+
     def _document(self, data: Any, filepath: str, index: int, raw: Callable[[], str],
                   **where: Any) -> Document | None:
         """The document of record `index`, or None after `_skip` said why there is none; `raw()`
@@ -327,12 +333,6 @@ class AccountedJsonlReader(_RecordChecks, JsonlReader):
 
     name = "📒 Accounted JSONL"
 
-    def __init__(
-        self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(data_folder, **kwargs)
-        self.skipped_writer = skipped_writer
-
     def read_file(self, filepath: str) -> Iterator[Document]:
         import orjson
 
@@ -365,12 +365,6 @@ class AccountedParquetReader(_RecordChecks, ParquetReader):
     unreadable file or row group ends the file and is one `read_error` skip."""
 
     name = "📒 Accounted Parquet"
-
-    def __init__(
-        self, data_folder, skipped_writer: DiskWriter | None = None, **kwargs: Any
-    ) -> None:
-        super().__init__(data_folder, **kwargs)
-        self.skipped_writer = skipped_writer
 
     def read_file(self, filepath: str) -> Iterator[Document]:
         import pyarrow as pa
