@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
+from lm_core.testing import shared_data as _shared_data
+from lm_core.testing import shared_data_dir
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
@@ -15,25 +16,12 @@ from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 # Tiny models run fastest on one thread, and the test machine's 2 cores are shared.
 torch.set_num_threads(1)
 
-SHARED = Path(
-    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
-)
+SHARED = shared_data_dir(__file__)
 
 
 def shared_data() -> Path:
-    """The shared third-party data: `LM_SHARED_DATA`, else `shared/data` beside the checkout.
-
-    Missing, the tests that need it skip for a developer without the data, but fail under
-    `LM_REQUIRE_DATA=1` (CI), so a run without data can never pass vacuously.
-    """
-    if SHARED.is_dir():
-        return SHARED
-    message = (
-        f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
-    )
-    if os.environ.get("LM_REQUIRE_DATA") == "1":
-        pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
-    pytest.skip(message)
+    """The shared third-party data (see `lm_core.testing`): skips, or fails in CI, without it."""
+    return _shared_data(__file__)
 
 
 @pytest.fixture(scope="session")

@@ -5,19 +5,17 @@ from __future__ import annotations
 import gzip
 import json
 import math
-import os
 import time
 from pathlib import Path
 
 import torch
 
+from lm_core.testing import shared_data_dir
 from lm_model import ModelConfig, Transformer
 from lm_model.hf import save_hf
 from lm_tok import TokenizerConfig, save_tokenizer, train_tokenizer
 
-DATA = Path(
-    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
-)
+DATA = shared_data_dir(__file__)
 GSM8K = DATA / "sft" / "gsm8k-train.jsonl.gz"
 HH_RLHF = DATA / "dpo" / "hh-rlhf-harmless-base-test.jsonl.gz"
 C4 = DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz"

@@ -1,34 +1,23 @@
 from __future__ import annotations
 
-import os
 import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from lm_core.testing import shared_data as _shared_data
+from lm_core.testing import shared_data_dir
+
 sys.path.insert(0, str(Path(__file__).parent))  # lm_data_testdata
 
-SHARED = Path(
-    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
-)
+SHARED = shared_data_dir(__file__)
 WARC = SHARED / "web" / "warc"
 
 
 def shared_data() -> Path:
-    """The shared third-party data: `LM_SHARED_DATA`, else `shared/data` beside the checkout.
-
-    Missing, the tests that need it skip for a developer without the data, but fail under
-    `LM_REQUIRE_DATA=1` (CI), so a run without data can never pass vacuously.
-    """
-    if SHARED.is_dir():
-        return SHARED
-    message = (
-        f"{SHARED} not found: these tests need the shared third-party data (set LM_SHARED_DATA)"
-    )
-    if os.environ.get("LM_REQUIRE_DATA") == "1":
-        pytest.fail(f"{message}; LM_REQUIRE_DATA=1 forbids skipping them", pytrace=False)
-    pytest.skip(message)
+    """The shared third-party data (see `lm_core.testing`): skips, or fails in CI, without it."""
+    return _shared_data(__file__)
 
 
 @pytest.fixture(autouse=True)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
 from pathlib import Path
 
+from lm_core.testing import shared_data_dir
+
 # LM_SHARED_DATA points elsewhere; without the data these tests error (never skip), so none
 # passes vacuously.
-DATA = Path(
-    os.environ.get("LM_SHARED_DATA") or Path(__file__).resolve().parents[4] / "shared" / "data"
-)
+DATA = shared_data_dir(__file__)
 SHAKESPEARE = DATA / "pretrain" / "tinyshakespeare.txt"
 C4 = DATA / "web" / "text" / "c4-en-sample-1000.jsonl.gz"
 
