@@ -115,7 +115,8 @@ def test_one_run_reads_warc_jsonl_and_text_and_accounts_for_every_record(tmp_pat
             InputConfig(paths=[str(web)], format="jsonl", name="web"),
             InputConfig(paths=[str(books)], format="text", name="books", gutenberg=True,
                         max_chars=20)],
-        extract=ExtractConfig(extractor="trafilatura"), url_filter=URLFilterConfig(enabled=True))
+        extract=ExtractConfig(extractor="trafilatura", timeout=10.0),
+        url_filter=URLFilterConfig(enabled=True))
     root = run(cfg)
     r = json.loads((write_report(root).parent / "report.json").read_text())
     jsonl_records, text_files = 3, 4

@@ -20,6 +20,9 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 
 from lm_data.config import ExtractConfig
 
+STARTUP_TIMEOUT = 120.0
+"""Seconds the extractor's process may take to start (fork, import the extractor, warm up)."""
+
 
 class Resiliparse(BaseExtractor):
     """Resiliparse main-content extraction (`extract_plain_text(main_content=True)`)."""
@@ -84,6 +87,7 @@ class Extraction(BaseFilter):
         if self.inputs is not None and doc.metadata.get("input") not in self.inputs:
             return True
         assert self._sandbox is not None, "filter() runs inside run()"
+        self._start(self._sandbox)
         try:
             text = self._sandbox.process_document(doc.text, self.extractor.extract)
         except TimeoutError:
@@ -97,3 +101,17 @@ class Extraction(BaseFilter):
             return False, "empty_extraction"
         doc.text = text
         return True
+
+    def _start(self, sandbox: ExtractorSandbox) -> None:
+        """Start (or restart, after a timeout) the extractor's process under its own deadline.
+
+        datatrove's sandbox gives the process start the page's timeout: on a loaded machine the
+        import of the extractor alone can take longer, and then every page after a restart
+        timed out in turn (seen in CI: all three pages of a WARC). Start-up is not a page's time.
+        """
+        page_timeout = sandbox.timeout
+        sandbox.timeout = max(page_timeout, STARTUP_TIMEOUT)
+        try:
+            sandbox._ensure_process(self.extractor.extract)  # a no-op while the process lives
+        finally:
+            sandbox.timeout = page_timeout
